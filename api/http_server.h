@@ -1,0 +1,107 @@
+// HttpServer: an RAII owner of a libmicrohttpd daemon (internal thread pool,
+// epoll) that hands complete requests to one handler.
+//
+// Handlers answer through a Responder. Answering inside the handler call is the
+// fast path; a handler may also keep the Responder and answer later from any
+// thread (long-polls): the server then suspends the connection, so no worker
+// thread is held while it waits, and resumes it when respond() is called.
+// No exception escapes into libmicrohttpd: a throwing handler becomes a 500.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+
+namespace sh::api {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // URL path, percent-decoded by libmicrohttpd, without the query
+  // Query arguments in arrival order, percent-decoded. A key without '=' has value "".
+  std::vector<std::pair<std::string, std::string>> query;
+  // Header names lower-cased.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote_addr;
+
+  // First header with this (case-insensitive) name, or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+
+  HttpResponse& with_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+namespace detail {
+struct ConnectionState;
+}
+
+// Completes one request. Move-only; respond() may be called once, from any thread.
+// If a Responder is destroyed without responding, the client gets a 500.
+class Responder {
+ public:
+  Responder() = default;
+  explicit Responder(std::shared_ptr<detail::ConnectionState> state);
+  Responder(Responder&&) noexcept = default;
+  Responder& operator=(Responder&&) noexcept = default;
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+  ~Responder();
+
+  void respond(HttpResponse response);
+  // False once the client went away or respond() was called.
+  bool pending() const;
+
+ private:
+  std::shared_ptr<detail::ConnectionState> state_;
+};
+
+using Handler = std::function<void(HttpRequest&& request, Responder responder)>;
+
+struct HttpServerOptions {
+  std::string listen_host = "127.0.0.1";  // IPv4 or IPv6 literal, or "0.0.0.0" / "::"
+  uint16_t port = 8080;                   // 0 = pick a free port (see HttpServer::port())
+  unsigned threads = 4;                   // worker thread pool size
+  unsigned connection_limit = 4096;
+  unsigned connection_timeout_s = 60;     // idle keep-alive connections are closed after this
+  size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving. kUnavailable if the address cannot be bound.
+  static Result<std::unique_ptr<HttpServer>> start(HttpServerOptions opts, Handler handler);
+  ~HttpServer();  // stop()
+
+  // The port actually bound.
+  uint16_t port() const;
+  // Stops accepting new connections; in-flight requests go on.
+  void quiesce();
+  // Waits (up to `timeout_ms`) for in-flight requests to finish, then stops the daemon.
+  void stop(int64_t timeout_ms = 10000);
+  // Requests currently being handled or suspended.
+  int64_t in_flight() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sh::api
