@@ -35,21 +35,59 @@ struct HttpRequest {
   const std::string* header(std::string_view name) const;
 };
 
+namespace detail {
+struct ConnectionState;
+struct StreamState;
+}
+
+// The body of a streamed response (NDJSON, SSE), fed from any thread; sent with
+// chunked transfer encoding. The server pulls queued bytes when the socket can
+// take them; while nothing is queued the connection is suspended, so a quiet
+// stream holds no worker thread. Create with std::make_shared<ResponseStream>(),
+// put it in HttpResponse::stream and respond(); writing may start before or
+// after respond().
+class ResponseStream {
+ public:
+  ResponseStream();
+  ~ResponseStream();
+  ResponseStream(const ResponseStream&) = delete;
+  ResponseStream& operator=(const ResponseStream&) = delete;
+
+  // Queues bytes for the client. Returns false (queuing nothing) once the
+  // stream is finished, the client is known gone or the server is stopping.
+  bool write(std::string_view bytes);
+  // Ends the body after the queued bytes are sent. Idempotent.
+  void finish();
+  // Bytes queued and not yet handed to the socket; apply backpressure on this.
+  size_t buffered() const;
+  // False once finished, the client went away (best effort while idle) or the
+  // server stopped.
+  bool open() const;
+  // `fn` runs on a server thread (no server lock held; keep it short, do not
+  // block) each time buffered() falls from above `low_watermark` to at or
+  // below it, and once more when the stream closes (open() is then false).
+  // A replaced callback may still run once, concurrently: capture by value /
+  // shared_ptr, not references to a frame that may be gone.
+  void on_drain(size_t low_watermark, std::function<void()> fn);
+
+ private:
+  friend struct detail::StreamState;
+  std::unique_ptr<detail::StreamState> state_;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // If set, the body is streamed from it and `body` is ignored.
+  std::shared_ptr<ResponseStream> stream;
 
   HttpResponse& with_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
     return *this;
   }
 };
-
-namespace detail {
-struct ConnectionState;
-}
 
 // Completes one request. Move-only; respond() may be called once, from any thread.
 // If a Responder is destroyed without responding, the client gets a 500.
@@ -71,6 +109,8 @@ class Responder {
   std::shared_ptr<detail::ConnectionState> state_;
 };
 
+// Runs on the server's worker threads, concurrently for different requests.
+// It must not block for long (answer later through the Responder instead).
 using Handler = std::function<void(HttpRequest&& request, Responder responder)>;
 
 struct HttpServerOptions {
@@ -90,9 +130,15 @@ class HttpServer {
 
   // The port actually bound.
   uint16_t port() const;
-  // Stops accepting new connections; in-flight requests go on.
+  // Stops accepting new connections; in-flight requests (and further requests
+  // on open keep-alive connections) go on. The listening socket stays open
+  // until stop(), so new connects sit unserved in the kernel backlog.
   void quiesce();
-  // Waits (up to `timeout_ms`) for in-flight requests to finish, then stops the daemon.
+  // Quiesces, waits (up to `timeout_ms`) for in-flight requests to finish, then
+  // answers every request still waiting for respond() with 503
+  // {"error_code":50301,...}, ends open streams abnormally, gives those answers
+  // up to 1 s to be written, and stops the daemon. Idempotent.
+  // REQUIRES: not called from a Handler or a drain callback (server threads).
   void stop(int64_t timeout_ms = 10000);
   // Requests currently being handled or suspended.
   int64_t in_flight() const;

@@ -44,6 +44,7 @@ struct SegmentHeader {
 struct BlockHandle {
   uint64_t position = 0;
   uint32_t size = 0;
+  bool operator==(const BlockHandle&) const = default;
 };
 
 struct IndexEntry {

@@ -1,0 +1,75 @@
+// ApiService: routes HTTP requests to the read path and metadata, validates
+// every parameter, and encodes answers (the HTTP contract of ARCHITECTURE.md).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <prometheus/registry.h>
+
+#include "api/errors.h"
+#include "api/http_metrics.h"
+#include "api/http_server.h"
+#include "core/metadata/metadata_store.h"
+#include "core/read/log_reader.h"
+#include "core/read/watermark_notifier.h"
+#include "core/storage/object_store.h"
+
+namespace sh::api {
+
+struct ApiOptions {
+  uint32_t default_max_records = 100;
+  uint32_t max_records_limit = 10000;
+  uint64_t default_max_bytes = 1u << 20;
+  uint64_t max_bytes_limit = 64u << 20;
+  int64_t max_timeout_ms = 30000;
+  int64_t request_timeout_ms = 10000;  // deadline for the storage work of one request
+  std::string cors_origin;             // "" = no CORS headers; "*" or an origin
+};
+
+class ApiService {
+ public:
+  ApiService(std::shared_ptr<read::LogReader> reader, std::shared_ptr<MetadataStore> metadata,
+             std::shared_ptr<ObjectStore> store, std::shared_ptr<read::WatermarkNotifier> notifier,
+             std::shared_ptr<prometheus::Registry> registry, ApiOptions opts);
+
+  // The HttpServer handler.
+  void handle(HttpRequest&& request, Responder responder);
+
+  // While draining, /readyz answers 503 so load balancers stop sending traffic.
+  void set_draining(bool draining) { draining_.store(draining); }
+
+ private:
+  struct Route;
+  struct Context;
+
+  void dispatch(Context& ctx);
+  void finish(Context& ctx, HttpResponse response);
+
+  HttpResponse list_topics(Context& ctx);
+  HttpResponse get_topic(Context& ctx, const std::string& topic);
+  HttpResponse get_partition(Context& ctx, const std::string& topic, int32_t partition);
+  HttpResponse list_segments(Context& ctx, const std::string& topic, int32_t partition);
+  // May answer later (long-poll): responds through ctx itself.
+  void read_records(std::shared_ptr<Context> ctx, const std::string& topic, int32_t partition);
+  HttpResponse list_groups(Context& ctx);
+  HttpResponse get_group_offsets(Context& ctx, const std::string& group);
+  HttpResponse commit_group_offsets(Context& ctx, const std::string& group);
+  HttpResponse metrics(Context& ctx);
+  HttpResponse readyz(Context& ctx);
+
+  HttpResponse core_error(const Error& e, const std::string& topic = {}, int32_t partition = -1);
+
+  std::shared_ptr<read::LogReader> reader_;
+  std::shared_ptr<MetadataStore> metadata_;
+  std::shared_ptr<ObjectStore> store_;
+  std::shared_ptr<read::WatermarkNotifier> notifier_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  ApiOptions opts_;
+  HttpMetrics metrics_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace sh::api

@@ -1,0 +1,60 @@
+// JsonWriter: appends JSON text straight into a response buffer. Used on the
+// records hot path instead of building a DOM per record.
+//
+// The writer does not track structure: callers emit '{', ',' and keys in order.
+// String values are escaped per RFC 8259; bytes that are not valid UTF-8 must be
+// checked with is_valid_utf8() first and sent base64-encoded instead.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sh::api {
+
+// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+// Standard base64 (RFC 4648, with padding).
+void append_base64(std::string* out, std::string_view bytes);
+std::string base64_encode(std::string_view bytes);
+
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(out) {}
+
+  JsonWriter& raw(std::string_view s) {
+    out_->append(s);
+    return *this;
+  }
+  JsonWriter& ch(char c) {
+    out_->push_back(c);
+    return *this;
+  }
+  // "key": — the key must not need escaping (our own field names).
+  JsonWriter& key(std::string_view k) {
+    out_->push_back('"');
+    out_->append(k);
+    out_->append("\":", 2);
+    return *this;
+  }
+  // A JSON string; REQUIRES: is_valid_utf8(s).
+  JsonWriter& string(std::string_view s);
+  // A JSON string holding base64 of `bytes`.
+  JsonWriter& base64(std::string_view bytes) {
+    out_->push_back('"');
+    append_base64(out_, bytes);
+    out_->push_back('"');
+    return *this;
+  }
+  JsonWriter& number(uint64_t v);
+  JsonWriter& number(int64_t v);
+  JsonWriter& number(int32_t v) { return number(static_cast<int64_t>(v)); }
+  JsonWriter& boolean(bool v) { return raw(v ? "true" : "false"); }
+  JsonWriter& null() { return raw("null"); }
+
+ private:
+  std::string* out_;
+};
+
+}  // namespace sh::api

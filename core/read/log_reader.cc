@@ -1,0 +1,193 @@
+#include "core/read/log_reader.h"
+
+#include <algorithm>
+
+namespace sh::read {
+namespace {
+
+std::string index_key(std::string_view topic, int32_t partition) {
+  std::string k(topic);
+  k.push_back('/');
+  k.append(std::to_string(partition));
+  return k;
+}
+
+Error out_of_range(uint64_t offset, const IndexSnapshot& s) {
+  return Error(Errc::kOffsetOutOfRange,
+               "offset " + std::to_string(offset) + " is outside the log [" +
+                   std::to_string(s.log_start_offset) + ", " + std::to_string(s.high_watermark) +
+                   "]");
+}
+
+}  // namespace
+
+ReadMetrics::ReadMetrics(prometheus::Registry& registry)
+    : index_refreshes(prometheus::BuildCounter()
+                          .Name("streamhouse_segment_index_refreshes_total")
+                          .Help("Segment index loads and refreshes from the metadata store")
+                          .Register(registry)
+                          .Add({})),
+      index_refresh_errors(prometheus::BuildCounter()
+                               .Name("streamhouse_segment_index_refresh_errors_total")
+                               .Help("Segment index refreshes that failed")
+                               .Register(registry)
+                               .Add({})),
+      records_read(prometheus::BuildCounter()
+                       .Name("streamhouse_records_read_total")
+                       .Help("Records read from segments")
+                       .Register(registry)
+                       .Add({})) {}
+
+LogReader::LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
+                     LogReaderOptions opts, prometheus::Registry& registry,
+                     std::shared_ptr<Clock> clock)
+    : metadata_(std::move(metadata)),
+      opts_(opts),
+      clock_(std::move(clock)),
+      source_(std::move(store), opts.source, registry),
+      metrics_(registry) {}
+
+std::shared_ptr<SegmentIndex> LogReader::index_of(std::string_view topic, int32_t partition) {
+  std::string key = index_key(topic, partition);
+  std::lock_guard lock(indexes_mu_);
+  auto it = indexes_.find(key);
+  if (it != indexes_.end()) return it->second;
+  auto idx = std::make_shared<SegmentIndex>(std::string(topic), partition);
+  indexes_.emplace(std::move(key), idx);
+  return idx;
+}
+
+Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& idx,
+                                                                bool want_tail) {
+  auto snap = idx.snapshot();
+  const SteadyTime now = clock_->now_steady();
+  bool stale = !snap || now - snap->refreshed_at >= opts_.index_ttl ||
+               (want_tail && now - snap->refreshed_at >= opts_.tail_refresh_interval);
+  if (!stale) return snap;
+
+  metrics_.index_refreshes.Increment();
+  auto refreshed = idx.refresh(*metadata_, *clock_, snap ? snap->refreshed_at + Millis(1) : now);
+  if (refreshed.ok()) return refreshed;
+  metrics_.index_refresh_errors.Increment();
+  const Errc code = refreshed.error().code();
+  if (!snap) {
+    if (code == Errc::kTopicNotFound || code == Errc::kPartitionNotFound) {
+      std::lock_guard lock(indexes_mu_);
+      indexes_.erase(index_key(idx.topic(), idx.partition()));
+    }
+    return refreshed;
+  }
+  // Degraded: the metadata store is unreachable, serve what we know.
+  return snap;
+}
+
+Result<std::shared_ptr<const IndexSnapshot>> LogReader::index(std::string_view topic,
+                                                              int32_t partition) {
+  return current(*index_of(topic, partition), false);
+}
+
+Result<std::shared_ptr<const IndexSnapshot>> LogReader::refresh_now(std::string_view topic,
+                                                                    int32_t partition) {
+  auto idx = index_of(topic, partition);
+  metrics_.index_refreshes.Increment();
+  auto r = idx->refresh(*metadata_, *clock_, clock_->now_steady());
+  if (!r.ok()) metrics_.index_refresh_errors.Increment();
+  return r;
+}
+
+Result<PartitionInfo> LogReader::partition_info(std::string_view topic, int32_t partition) {
+  SH_ASSIGN_OR_RETURN(auto snap, index(topic, partition));
+  PartitionInfo info;
+  info.topic = std::string(topic);
+  info.partition = partition;
+  info.log_start_offset = snap->log_start_offset;
+  info.high_watermark = snap->high_watermark;
+  info.segment_count = snap->segments.size();
+  info.size_bytes = snap->size_bytes;
+  return info;
+}
+
+Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t ts,
+                                              Deadline deadline) {
+  for (const SegmentInfo& seg : snap.segments) {
+    if (seg.max_timestamp && *seg.max_timestamp < ts) continue;  // skip without any I/O
+    SH_ASSIGN_OR_RETURN(auto meta, source_.meta(seg.key, deadline));
+    if (meta->footer.max_timestamp < ts) continue;
+    for (size_t b = meta->first_block_with_max_timestamp_at_least(ts); b < meta->index.size();
+         ++b) {
+      if (meta->index[b].max_timestamp < ts) continue;
+      SH_ASSIGN_OR_RETURN(auto block, source_.block(seg.key, *meta, b, deadline));
+      uint32_t i = block->first_with_timestamp_at_least(ts);
+      if (i < block->record_count()) return block->offset_at(i);
+    }
+  }
+  return snap.high_watermark;  // no record that late yet: start at the end
+}
+
+Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
+                                   const ReadRequest& req) {
+  auto idx = index_of(topic, partition);
+  const bool explicit_offset = req.start.kind == StartPosition::Kind::kOffset;
+  SH_ASSIGN_OR_RETURN(auto snap, current(*idx, false));
+  // A read at or past the end may be looking for segments we have not seen yet.
+  if ((explicit_offset && req.start.offset >= snap->high_watermark) ||
+      req.start.kind == StartPosition::Kind::kLatest) {
+    SH_ASSIGN_OR_RETURN(snap, current(*idx, true));
+  }
+
+  uint64_t offset = 0;
+  switch (req.start.kind) {
+    case StartPosition::Kind::kEarliest: offset = snap->log_start_offset; break;
+    case StartPosition::Kind::kLatest: offset = snap->high_watermark; break;
+    case StartPosition::Kind::kOffset: offset = req.start.offset; break;
+    case StartPosition::Kind::kTimestamp: {
+      SH_ASSIGN_OR_RETURN(offset, resolve_timestamp(*snap, req.start.timestamp, req.deadline));
+      break;
+    }
+  }
+  if (offset < snap->log_start_offset || offset > snap->high_watermark) {
+    return out_of_range(offset, *snap);
+  }
+
+  ReadResult out;
+  out.start_offset = offset;
+  out.high_watermark = snap->high_watermark;
+  out.log_start_offset = snap->log_start_offset;
+  const uint32_t max_records = std::max<uint32_t>(req.max_records, 1);
+
+  bool done = false;
+  for (size_t s = snap->segment_for_offset(offset); s < snap->segments.size() && !done; ++s) {
+    const SegmentInfo& seg = snap->segments[s];
+    SH_ASSIGN_OR_RETURN(auto meta, source_.meta(seg.key, req.deadline));
+    for (size_t b = meta->block_for_offset(offset); b < meta->index.size() && !done; ++b) {
+      SH_ASSIGN_OR_RETURN(auto block, source_.block(seg.key, *meta, b, req.deadline));
+      bool used = false;
+      for (uint32_t i = block->lower_bound(offset); i < block->record_count(); ++i) {
+        const uint64_t size = block->record_size(i);
+        if (!out.records.empty() && out.bytes + size > req.max_bytes) {
+          done = true;
+          break;
+        }
+        out.records.push_back({block.get(), i});
+        out.bytes += size;
+        offset = block->offset_at(i) + 1;
+        used = true;
+        if (out.records.size() >= max_records) {
+          done = true;
+          break;
+        }
+      }
+      if (used) out.pinned.push_back(std::move(block));
+    }
+  }
+  out.next_offset = out.records.empty() ? std::max(offset, out.start_offset)
+                                        : out.records.back().offset() + 1;
+  if (out.records.empty() && out.next_offset < snap->high_watermark) {
+    // Only gaps between `offset` and the end: the consumer may move to the end.
+    out.next_offset = snap->high_watermark;
+  }
+  metrics_.records_read.Increment(static_cast<double>(out.records.size()));
+  return out;
+}
+
+}  // namespace sh::read

@@ -1,0 +1,60 @@
+// SegmentIndex: the segments of one partition, held in memory so that a read
+// below the high watermark costs no metadata query.
+//
+// Readers take an immutable Snapshot (segments sorted by base offset; lookup is
+// a binary search, O(log n)) and never wait for a refresh in progress. A refresh
+// asks the MetadataStore only for segments above the newest one it knows
+// (incremental). When a refresh fails but a snapshot exists, reads go on from
+// it (degraded mode) and the next read retries.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/metadata/metadata_store.h"
+
+namespace sh::read {
+
+struct IndexSnapshot {
+  std::vector<SegmentInfo> segments;  // ascending base_offset, non-overlapping
+  uint64_t log_start_offset = 0;
+  uint64_t high_watermark = 0;
+  uint64_t size_bytes = 0;
+  SteadyTime refreshed_at{};
+
+  // Index of the segment holding `offset` or, if `offset` falls in a gap, the
+  // first segment after it; segments.size() if none.
+  size_t segment_for_offset(uint64_t offset) const;
+};
+
+class SegmentIndex {
+ public:
+  SegmentIndex(std::string topic, int32_t partition);
+
+  const std::string& topic() const { return topic_; }
+  int32_t partition() const { return partition_; }
+
+  // Current snapshot, or nullptr before the first successful load.
+  std::shared_ptr<const IndexSnapshot> snapshot() const;
+
+  // Loads (first time) or refreshes incrementally. Concurrent callers share one
+  // refresh: a caller that waited for another's refresh which finished after
+  // `not_before` returns that result without querying again.
+  Result<std::shared_ptr<const IndexSnapshot>> refresh(MetadataStore& metadata, const Clock& clock,
+                                                       SteadyTime not_before);
+
+ private:
+  const std::string topic_;
+  const int32_t partition_;
+  mutable std::mutex snapshot_mu_;
+  std::shared_ptr<const IndexSnapshot> snapshot_;
+  std::mutex refresh_mu_;  // one refresh at a time
+};
+
+}  // namespace sh::read

@@ -1,0 +1,88 @@
+// SegmentSource: the bytes of segments, through the footer cache and the block cache.
+//
+//   meta(segment)          footer + index: one suffix read when cold (two for a huge index)
+//   block(segment, i)      decoded block i: BlockCache, else one ranged read of the block
+//
+// N concurrent misses of one footer or block cost one fetch (single-flight).
+// The object's ETag is pinned by its footer: a block read of a replaced object
+// fails (kPreconditionFailed) and drops what was cached for it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "core/cache/lru_cache.h"
+#include "core/cache/single_flight.h"
+#include "core/format/segment.h"
+#include "core/metadata/metadata_store.h"
+#include "core/storage/object_store.h"
+
+namespace sh::read {
+
+struct SegmentSourceOptions {
+  size_t block_cache_bytes = 256u << 20;
+  size_t meta_cache_bytes = 64u << 20;
+  uint64_t footer_read_bytes = 64u << 10;  // first suffix read: footer + a typical index
+};
+
+struct CacheMetrics {
+  CacheMetrics(prometheus::Registry& registry, const std::string& cache);
+  prometheus::Counter& hits;
+  prometheus::Counter& misses;
+  prometheus::Gauge& bytes;
+  prometheus::Gauge& entries;
+};
+
+class SegmentSource {
+ public:
+  SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOptions opts,
+                prometheus::Registry& registry);
+
+  // Footer and index of the segment object `key`.
+  Result<std::shared_ptr<const format::SegmentMeta>> meta(const std::string& key,
+                                                          Deadline deadline);
+
+  // Block `block_index` of the segment (REQUIRES: block_index < meta.index.size()).
+  Result<std::shared_ptr<const format::DecodedBlock>> block(const std::string& key,
+                                                            const format::SegmentMeta& meta,
+                                                            size_t block_index, Deadline deadline);
+
+  // Forgets everything cached for `key` (the object changed or is gone).
+  void invalidate(const std::string& key);
+
+  ObjectStore& store() { return *store_; }
+
+ private:
+  using MetaPtr = std::shared_ptr<const format::SegmentMeta>;
+  using BlockPtr = std::shared_ptr<const format::DecodedBlock>;
+
+  Result<MetaPtr> load_meta(const std::string& key, Deadline deadline);
+  Result<BlockPtr> load_block(const std::string& key, const format::SegmentMeta& meta,
+                              size_t block_index, Deadline deadline);
+  Result<format::Compression> compression_of(const std::string& key,
+                                             const format::SegmentMeta& meta, Deadline deadline);
+  void update_gauges();
+
+  std::shared_ptr<ObjectStore> store_;
+  SegmentSourceOptions opts_;
+  cache::LruCache<std::string, format::SegmentMeta> meta_cache_;
+  cache::LruCache<std::string, format::DecodedBlock> block_cache_;
+  cache::SingleFlight<std::string, MetaPtr> meta_flight_;
+  cache::SingleFlight<std::string, BlockPtr> block_flight_;
+  CacheMetrics meta_metrics_;
+  CacheMetrics block_metrics_;
+
+  // Compression of segments whose header was read separately (rare: only when
+  // a block's lengths cannot tell).
+  std::mutex compression_mu_;
+  std::unordered_map<std::string, format::Compression> compression_;
+};
+
+}  // namespace sh::read

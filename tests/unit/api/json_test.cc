@@ -1,0 +1,110 @@
+// Record JSON encoding: escaping, UTF-8 checks, base64 and the three formats.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/json_writer.h"
+#include "api/records_json.h"
+
+namespace sh::api {
+namespace {
+
+using json = nlohmann::json;
+
+TEST(Utf8, AcceptsWellFormedRejectsMalformed) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii that is longer than eight bytes"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong 3-byte
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+  EXPECT_FALSE(is_valid_utf8("abcdefgh\x80"));      // bad byte after the fast path
+}
+
+TEST(Base64, MatchesRfc4648Vectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode(std::string("\xff\x00\xfe", 3)), "/wD+");
+}
+
+TEST(JsonWriter, EscapesEveryControlCharacterAndParsesBack) {
+  std::string all;
+  for (int c = 0; c < 128; ++c) all.push_back(static_cast<char>(c));
+  all += "\"\\ caf\xc3\xa9";
+  std::string out;
+  JsonWriter(&out).string(all);
+  EXPECT_EQ(json::parse(out).get<std::string>(), all);
+}
+
+std::string encode(const RecordView& r, RecordFormat f) {
+  std::string out;
+  append_record_json(&out, r, f);
+  return out;
+}
+
+TEST(RecordJson, StringFormatWithNullsHeadersAndNonUtf8) {
+  std::vector<HeaderView> headers = {{"trace", std::string_view("abc")}, {"empty", std::nullopt}};
+  RecordView r;
+  r.offset = 42;
+  r.timestamp = -5;
+  r.key = std::string_view("k\"1");
+  r.value = std::string_view("\xff\xfe", 2);
+  r.headers = headers;
+  json j = json::parse(encode(r, RecordFormat::kString));
+  EXPECT_EQ(j["offset"], 42);
+  EXPECT_EQ(j["timestamp"], -5);
+  EXPECT_EQ(j["key"], "k\"1");
+  EXPECT_EQ(j["value"], "//4=");
+  EXPECT_EQ(j["value_encoding"], "base64");
+  EXPECT_FALSE(j.contains("key_encoding"));
+  ASSERT_EQ(j["headers"].size(), 2u);
+  EXPECT_EQ(j["headers"][0]["key"], "trace");
+  EXPECT_EQ(j["headers"][0]["value"], "abc");
+  EXPECT_TRUE(j["headers"][1]["value"].is_null());
+
+  RecordView tomb;
+  tomb.offset = 1;
+  j = json::parse(encode(tomb, RecordFormat::kString));
+  EXPECT_TRUE(j["key"].is_null());
+  EXPECT_TRUE(j["value"].is_null()) << "a tombstone stays null";
+}
+
+TEST(RecordJson, Base64FormatEncodesKeyValueAndHeaderValues) {
+  std::vector<HeaderView> headers = {{"h", std::string_view("v")}};
+  RecordView r;
+  r.key = std::string_view("key");
+  r.value = std::string_view("value");
+  r.headers = headers;
+  json j = json::parse(encode(r, RecordFormat::kBase64));
+  EXPECT_EQ(j["key"], "a2V5");
+  EXPECT_EQ(j["value"], "dmFsdWU=");
+  EXPECT_EQ(j["headers"][0]["value"], "dg==");
+  EXPECT_FALSE(j.contains("value_encoding"));
+}
+
+TEST(RecordJson, JsonFormatEmbedsValidJsonOnly) {
+  RecordView r;
+  r.value = std::string_view(R"({"a":[1,2,{"b":null}]})");
+  json j = json::parse(encode(r, RecordFormat::kJson));
+  EXPECT_EQ(j["value"]["a"][2]["b"], nullptr);
+  EXPECT_FALSE(j.contains("value_encoding"));
+
+  r.value = std::string_view("not json {");
+  j = json::parse(encode(r, RecordFormat::kJson));
+  EXPECT_EQ(j["value"], "not json {");
+  EXPECT_EQ(j["value_encoding"], "string");
+
+  r.value = std::string_view("{\"a\":1} trailing");
+  j = json::parse(encode(r, RecordFormat::kJson));
+  EXPECT_EQ(j["value"], "{\"a\":1} trailing") << "trailing garbage is not JSON";
+}
+
+}  // namespace
+}  // namespace sh::api
