@@ -11,6 +11,7 @@
 #include "api/json_writer.h"
 #include "api/query.h"
 #include "api/records_json.h"
+#include "api/routes.h"
 #include "core/format/segment.h"
 
 namespace sh::api {
@@ -134,8 +135,10 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       r.with_header("Allow", std::string(allow));
       finish(*ctx, std::move(r));
     };
-    auto parse_query = [&](std::initializer_list<std::string_view> allowed) -> bool {
-      if (auto err = QueryParams::parse(ctx->request.query, allowed, &ctx->params)) {
+    // Query parameters the matched route (ctx->route) accepts, from route_specs().
+    auto parse_query = [&]() -> bool {
+      if (auto err = QueryParams::parse(ctx->request.query, route_spec(ctx->route).query_params,
+                                        &ctx->params)) {
         finish(*ctx, error_response(*err));
         return false;
       }
@@ -147,7 +150,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
     if (n == 0) {
       ctx->route = "/";
       if (!get) return not_allowed("/", "GET, HEAD");
-      if (!parse_query({})) return;
+      if (!parse_query()) return;
       HttpResponse r;
       r.content_type = "text/html; charset=utf-8";
       r.body = std::string(dashboard_html());
@@ -156,25 +159,25 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
     if (n == 1 && parts[0] == "healthz") {
       ctx->route = "/healthz";
       if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query({})) return;
+      if (!parse_query()) return;
       return finish(*ctx, json_response(json{{"status", "ok"}}));
     }
     if (n == 1 && parts[0] == "readyz") {
       ctx->route = "/readyz";
       if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query({})) return;
+      if (!parse_query()) return;
       return finish(*ctx, readyz(*ctx));
     }
     if (n == 1 && parts[0] == "metrics") {
       ctx->route = "/metrics";
       if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query({})) return;
+      if (!parse_query()) return;
       return finish(*ctx, metrics(*ctx));
     }
     if (n == 1 && parts[0] == "openapi.yaml") {
       ctx->route = "/openapi.yaml";
       if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query({})) return;
+      if (!parse_query()) return;
       HttpResponse r;
       r.content_type = "application/yaml";
       r.body = std::string(openapi_yaml());
@@ -184,7 +187,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       if (n == 1) {
         ctx->route = kRouteTopics;
         if (!get) return not_allowed(ctx->route, "GET, HEAD");
-        if (!parse_query({})) return;
+        if (!parse_query()) return;
         return finish(*ctx, list_topics(*ctx));
       }
       std::string topic;
@@ -192,7 +195,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
         ctx->route = kRouteTopic;
         if (!get) return not_allowed(ctx->route, "GET, HEAD");
         if (auto e = parse_topic(parts[1], &topic)) return path_error(*e);
-        if (!parse_query({})) return;
+        if (!parse_query()) return;
         return finish(*ctx, get_topic(*ctx, topic));
       }
       if (parts[2] == "partitions" && (n == 4 || n == 5)) {
@@ -213,17 +216,14 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
         if (auto e = parse_topic(parts[1], &topic)) return path_error(*e);
         if (auto e = parse_partition(parts[3], &partition)) return path_error(*e);
         if (n == 4) {
-          if (!parse_query({})) return;
+          if (!parse_query()) return;
           return finish(*ctx, get_partition(*ctx, topic, partition));
         }
         if (leaf == "segments") {
-          if (!parse_query({})) return;
+          if (!parse_query()) return;
           return finish(*ctx, list_segments(*ctx, topic, partition));
         }
-        if (!parse_query({"offset", "timestamp", "group", "auto_offset_reset", "max_records",
-                          "max_bytes", "timeout_ms", "format"})) {
-          return;
-        }
+        if (!parse_query()) return;
         return read_records(ctx, topic, partition);
       }
     }
@@ -231,7 +231,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       if (n == 1) {
         ctx->route = kRouteGroups;
         if (!get) return not_allowed(ctx->route, "GET, HEAD");
-        if (!parse_query({})) return;
+        if (!parse_query()) return;
         return finish(*ctx, list_groups(*ctx));
       }
       if (n == 3 && parts[2] == "offsets") {
@@ -239,7 +239,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
         std::string group;
         if (!get && method != "POST") return not_allowed(ctx->route, "GET, HEAD, POST");
         if (auto e = parse_group(parts[1], &group)) return path_error(*e);
-        if (!parse_query({})) return;
+        if (!parse_query()) return;
         if (method == "POST") return finish(*ctx, commit_group_offsets(*ctx, group));
         return finish(*ctx, get_group_offsets(*ctx, group));
       }

@@ -25,7 +25,6 @@ enum ErrorCode : int {
   kUnknownPartition = 40402,
   kUnknownGroup = 40403,
   kMethodNotAllowed = 40500,
-  kNotAcceptable = 40600,
   kBodyTooLarge = 41300,
   kOffsetOutOfRange = 41600,
   kOverloaded = 42900,
@@ -37,6 +36,13 @@ enum ErrorCode : int {
   kStorageDenied = 50303,
   kUpstreamTimeout = 50401,
 };
+
+// Every code above, for documentation checks.
+inline constexpr int kAllErrorCodes[] = {
+    kBadParameter, kUnknownParameter, kBadPath, kConflictingParameters, kBadBody,
+    kRouteNotFound, kUnknownTopic, kUnknownPartition, kUnknownGroup, kMethodNotAllowed,
+    kBodyTooLarge, kOffsetOutOfRange, kOverloaded, kInternal, kCorruptSegment,
+    kBadUpstreamResponse, kStorageUnavailable, kShuttingDown, kStorageDenied, kUpstreamTimeout};
 
 struct ApiError {
   int error_code = kInternal;

@@ -23,7 +23,7 @@ std::optional<int64_t> parse_int(std::string_view s) {
 
 std::optional<ApiError> QueryParams::parse(
     const std::vector<std::pair<std::string, std::string>>& query,
-    std::initializer_list<std::string_view> allowed, QueryParams* out) {
+    const std::vector<std::string_view>& allowed, QueryParams* out) {
   out->params_.clear();
   for (const auto& [k, v] : query) {
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {

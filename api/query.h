@@ -18,7 +18,7 @@ class QueryParams {
  public:
   // Returns an error for a parameter not in `allowed` (40002) or given twice (40001).
   static std::optional<ApiError> parse(const std::vector<std::pair<std::string, std::string>>& query,
-                                       std::initializer_list<std::string_view> allowed,
+                                       const std::vector<std::string_view>& allowed,
                                        QueryParams* out);
 
   bool has(std::string_view name) const { return get(name).has_value(); }

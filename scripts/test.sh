@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One command: install what is missing (including the real PostgreSQL, Ceph RGW,
+# promtool and botocore the tests start on 127.0.0.1), build with warnings as
+# errors, run every test with ctest. Exits non-zero on any failure.
+#   scripts/test.sh            dev preset (Debug)
+#   scripts/test.sh --asan     AddressSanitizer + UBSan build
+#   CTEST_ARGS="-R read"       extra ctest arguments
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+preset=dev
+[[ "${1:-}" == "--asan" ]] && preset=asan
+
+scripts/install-deps.sh --test
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j "$(nproc)"
+# shellcheck disable=SC2086
+ctest --preset "$preset" -j "$(nproc)" --timeout 900 ${CTEST_ARGS:-}

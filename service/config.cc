@@ -1,0 +1,110 @@
+#include "service/config.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/metadata/listing_metadata_store.h"
+#include "core/storage/local_object_store.h"
+#include "core/storage/metered_object_store.h"
+#include "service/pg_flags.h"
+#include "service/s3_flags.h"
+
+namespace sh::service {
+
+void add_backend_flags(CLI::App* app, BackendConfig* cfg) {
+  app->add_option("--store", cfg->store,
+                  "Where segments live: file:///dir, a directory path, or s3://bucket/prefix")
+      ->capture_default_str();
+  app->add_option("--metadata", cfg->metadata,
+                  "Metadata: 'listing' (derived from the objects, no database) or a "
+                  "postgres:// URL / libpq conninfo (PG* variables apply)")
+      ->capture_default_str();
+  add_s3_flags(app, &cfg->s3);
+  add_pg_flags(app, &cfg->pg);
+}
+
+void apply_env_twins(CLI::App* app) {
+  for (CLI::Option* opt : app->get_options()) {
+    const auto& names = opt->get_lnames();
+    if (names.empty() || names[0] == "help" || names[0] == "version") continue;
+    if (!opt->get_envname().empty()) continue;
+    std::string env = "STREAMHOUSE_";
+    for (char c : names[0]) env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+    opt->envname(env);
+  }
+  for (CLI::App* sub : app->get_subcommands({})) apply_env_twins(sub);
+}
+
+Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {
+  std::string host;
+  std::string port;
+  if (!listen.empty() && listen[0] == '[') {
+    auto close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return invalid_argument("--listen '" + listen + "': expected [ipv6]:port");
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) return invalid_argument("--listen '" + listen + "': expected host:port");
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoul(port) > 65535) {
+    return invalid_argument("--listen '" + listen + "': expected host:port with port 0-65535");
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  return std::make_pair(host, static_cast<uint16_t>(std::stoul(port)));
+}
+
+Result<std::shared_ptr<ObjectStore>> open_object_store(const std::string& url,
+                                                       const s3::S3Options& s3_defaults,
+                                                       const std::shared_ptr<prometheus::Registry>& registry,
+                                                       std::string* prefix) {
+  std::shared_ptr<ObjectStore> inner;
+  prefix->clear();
+  if (url.rfind("s3://", 0) == 0) {
+    SH_ASSIGN_OR_RETURN(s3::S3Options opts, s3::parse_s3_url(url));
+    // Flags and environment fill in everything but bucket and prefix.
+    s3::S3Options merged = s3_defaults;
+    merged.bucket = opts.bucket;
+    *prefix = opts.prefix;
+    merged.prefix.clear();  // keys we pass are full keys inside the bucket
+    s3::apply_aws_environment(&merged);
+    SH_ASSIGN_OR_RETURN(inner, s3::make_s3_object_store(std::move(merged), registry,
+                                                        system_clock()));
+  } else {
+    std::string dir = url;
+    if (dir.rfind("file://", 0) == 0) {
+      dir = dir.substr(7);
+    } else if (dir.find("://") != std::string::npos) {
+      return invalid_argument("--store '" + url + "': expected file:///dir, a path or s3://bucket/prefix");
+    }
+    if (dir.empty()) return invalid_argument("--store '" + url + "': empty directory");
+    SH_ASSIGN_OR_RETURN(auto local, LocalObjectStore::open(dir, /*create_if_missing=*/true));
+    inner = std::move(local);
+  }
+  return std::shared_ptr<ObjectStore>(
+      std::make_shared<MeteredObjectStore>(std::move(inner), std::make_shared<ObjectStoreMetrics>(*registry)));
+}
+
+Result<Backends> open_backends(BackendConfig cfg,
+                               const std::shared_ptr<prometheus::Registry>& registry) {
+  Backends b;
+  SH_ASSIGN_OR_RETURN(b.store, open_object_store(cfg.store, cfg.s3, registry, &b.prefix));
+  if (cfg.metadata == "listing" || cfg.metadata.empty()) {
+    ListingOptions lo;
+    lo.prefix = b.prefix;
+    b.metadata = std::make_shared<ListingMetadataStore>(b.store, lo);
+  } else {
+    cfg.pg.conninfo = cfg.metadata;
+    SH_ASSIGN_OR_RETURN(auto pg, pg::open_postgres_metadata_store(cfg.pg, registry));
+    b.metadata = std::move(pg);
+  }
+  return b;
+}
+
+}  // namespace sh::service

@@ -1,0 +1,55 @@
+// Configuration of the `streamhouse` command: every flag has an environment
+// twin named by one rule (`--foo-bar` ↔ `STREAMHOUSE_FOO_BAR`), plus the
+// standard AWS_* and PG* variables read by the S3 and PostgreSQL layers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <prometheus/registry.h>
+
+#include "core/metadata/metadata_store.h"
+#include "core/metadata/postgres/postgres_metadata_store.h"
+#include "core/result.h"
+#include "core/storage/object_store.h"
+#include "core/storage/s3/s3_object_store.h"
+
+namespace sh::service {
+
+// Where segments live and where metadata comes from; shared by serve and the tools.
+struct BackendConfig {
+  std::string store = "file://./data";  // file:///dir | /dir | s3://bucket/prefix
+  std::string metadata = "listing";     // listing | postgres://... (or a libpq conninfo)
+  s3::S3Options s3;
+  pg::PgOptions pg;
+};
+
+struct Backends {
+  std::shared_ptr<ObjectStore> store;      // metered
+  std::shared_ptr<MetadataStore> metadata;
+  std::string prefix;                      // key prefix inside the store ("" or ends with '/')
+};
+
+// Adds --store, --metadata and the S3 / PostgreSQL flags.
+void add_backend_flags(CLI::App* app, BackendConfig* cfg);
+
+// Opens the object store and metadata store that `cfg` names.
+Result<Backends> open_backends(BackendConfig cfg,
+                               const std::shared_ptr<prometheus::Registry>& registry);
+
+// Opens the object store of a URL (file:// path or s3://bucket/prefix); the
+// prefix of the URL comes back in *prefix.
+Result<std::shared_ptr<ObjectStore>> open_object_store(const std::string& url,
+                                                       const s3::S3Options& s3_defaults,
+                                                       const std::shared_ptr<prometheus::Registry>& registry,
+                                                       std::string* prefix);
+
+// Gives every long option of `app` and its subcommands its environment twin.
+void apply_env_twins(CLI::App* app);
+
+// "host:port" or "[v6]:port".
+Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen);
+
+}  // namespace sh::service

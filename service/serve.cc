@@ -1,0 +1,131 @@
+#include "service/serve.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include "api/http_server.h"
+#include "core/read/watermark_notifier.h"
+#include "service/logging.h"
+
+namespace sh::service {
+
+void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
+  add_backend_flags(cmd, &o->backend);
+  cmd->add_option("--listen", o->listen, "Address to serve HTTP on (host:port, [v6]:port)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "HTTP worker threads")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", o->max_connections, "Concurrent connections accepted")
+      ->check(CLI::Range(16u, 1000000u))
+      ->capture_default_str();
+  cmd->add_option("--block-cache-bytes", o->block_cache_bytes,
+                  "Memory for decoded blocks (LRU by bytes)")
+      ->capture_default_str();
+  cmd->add_option("--index-ttl-ms", o->index_ttl_ms,
+                  "How often a partition's segment list is refreshed from metadata")
+      ->check(CLI::Range(int64_t{10}, int64_t{3600000}))
+      ->capture_default_str();
+  cmd->add_option("--long-poll-interval-ms", o->long_poll_interval_ms,
+                  "How often a partition with waiting long-polls is checked for new segments")
+      ->check(CLI::Range(int64_t{10}, int64_t{60000}))
+      ->capture_default_str();
+  cmd->add_option("--request-timeout-ms", o->request_timeout_ms,
+                  "Deadline for the storage work of one request")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}))
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout-ms", o->drain_timeout_ms,
+                  "On SIGTERM, how long in-flight requests may take to finish")
+      ->capture_default_str();
+  cmd->add_option("--cors-origin", o->cors_origin,
+                  "Access-Control-Allow-Origin for browser dashboards ('*' or an origin)");
+  cmd->add_flag("--migrate", o->migrate, "Apply PostgreSQL migrations before serving");
+  cmd->add_option("--log-format", o->log_format, "text or json")->capture_default_str();
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
+      ->capture_default_str();
+}
+
+int run_serve(const ServeOptions& o) {
+  if (auto st = setup_logging(o.log_format, o.log_level); !st.ok()) {
+    fprintf(stderr, "streamhouse serve: %s\n", st.error().message().c_str());
+    return 2;
+  }
+  auto listen = parse_listen(o.listen);
+  if (!listen.ok()) {
+    spdlog::error("{}", listen.error().message());
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread only: block them before any
+  // thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (o.migrate && o.backend.metadata != "listing") {
+    pg::PgOptions pgo = o.backend.pg;
+    pgo.conninfo = o.backend.metadata;
+    if (auto st = pg::migrate(pgo); !st.ok()) {
+      spdlog::error("migration failed: {}", st.error().message());
+      return 1;
+    }
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto backends = open_backends(o.backend, registry);
+  if (!backends.ok()) {
+    spdlog::error("cannot open backends: {}", backends.error().message());
+    return 1;
+  }
+  read::LogReaderOptions ro;
+  ro.source.block_cache_bytes = o.block_cache_bytes;
+  ro.index_ttl = Millis(o.index_ttl_ms);
+  ro.tail_refresh_interval = Millis(std::min<int64_t>(o.long_poll_interval_ms, o.index_ttl_ms));
+  auto reader = std::make_shared<read::LogReader>(backends->metadata, backends->store, ro, *registry);
+  read::WatermarkNotifierOptions no;
+  no.poll_interval = Millis(o.long_poll_interval_ms);
+  auto notifier = std::make_shared<read::WatermarkNotifier>(reader, no, *registry);
+
+  api::ApiOptions ao;
+  ao.request_timeout_ms = o.request_timeout_ms;
+  ao.cors_origin = o.cors_origin;
+  auto service = std::make_shared<api::ApiService>(reader, backends->metadata, backends->store,
+                                                   notifier, registry, ao);
+
+  api::HttpServerOptions ho;
+  ho.listen_host = listen->first;
+  ho.port = listen->second;
+  ho.threads = o.threads;
+  ho.connection_limit = o.max_connections;
+  auto server = api::HttpServer::start(
+      ho, [service](api::HttpRequest&& req, api::Responder resp) {
+        service->handle(std::move(req), std::move(resp));
+      });
+  if (!server.ok()) {
+    spdlog::error("{}", server.error().message());
+    notifier->shutdown();
+    return 1;
+  }
+  spdlog::info("serving {} (metadata: {}) on http://{}:{} with {} threads",
+               backends->store->describe(), backends->metadata->describe(),
+               listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first,
+               (*server)->port(), o.threads);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               o.drain_timeout_ms);
+  service->set_draining(true);
+  (*server)->quiesce();
+  notifier->shutdown();  // answers waiting long-polls now
+  (*server)->stop(o.drain_timeout_ms);
+  spdlog::info("stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace sh::service

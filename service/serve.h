@@ -1,0 +1,36 @@
+// `streamhouse serve`: wires backends, read path and HTTP server, then runs
+// until SIGTERM/SIGINT, when it stops accepting, answers waiting long-polls,
+// finishes in-flight requests and exits 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "api/api_service.h"
+#include "core/read/log_reader.h"
+#include "service/config.h"
+
+namespace sh::service {
+
+struct ServeOptions {
+  BackendConfig backend;
+  std::string listen = "127.0.0.1:8080";
+  unsigned threads = 4;
+  unsigned max_connections = 4096;
+  uint64_t block_cache_bytes = 256ull << 20;
+  int64_t index_ttl_ms = 5000;
+  int64_t long_poll_interval_ms = 500;
+  int64_t request_timeout_ms = 10000;
+  int64_t drain_timeout_ms = 10000;
+  std::string cors_origin;
+  bool migrate = false;
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+void add_serve_flags(CLI::App* cmd, ServeOptions* opts);
+int run_serve(const ServeOptions& opts);
+
+}  // namespace sh::service
