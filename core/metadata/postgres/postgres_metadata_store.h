@@ -1,0 +1,105 @@
+// PostgresMetadataStore: the MetadataStore over the PostgreSQL schema that
+// writers share (tables topics, partitions, segments, consumer_groups,
+// consumer_offsets; see README.md beside this file).
+//
+// Every call is one short statement or one transaction on a pooled
+// connection, with prepared statements and text parameters only. Errors:
+// server unreachable / connection lost -> kUnavailable (retryable; the message
+// names the server without its password), statement_timeout -> kTimeout,
+// credentials rejected -> kPermissionDenied. A call that finds its pooled
+// connection dead (server restarted) retries once on a fresh one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/metadata/metadata_store.h"
+#include "core/result.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace sh::pg {
+
+struct PgOptions {
+  // libpq conninfo ("host=... dbname=...") or URL ("postgres://user:pw@host:5432/db").
+  // Keywords it leaves out come from the standard PG* environment variables.
+  std::string conninfo;
+  int pool_size = 4;
+  int64_t statement_timeout_ms = 5000;  // server-side, per connection
+  int64_t connect_timeout_ms = 3000;
+  int64_t acquire_timeout_ms = 3000;    // waiting for a free pooled connection
+  // After a failed connect, the next attempt waits this long, doubling per
+  // failure up to the max; a success resets it.
+  int64_t reconnect_backoff_initial_ms = 100;
+  int64_t reconnect_backoff_max_ms = 5000;
+};
+
+class ConnectionPool;
+struct PgMetrics;
+
+class PostgresMetadataStore final : public MetadataStore {
+ public:
+  // Use open_postgres_metadata_store().
+  PostgresMetadataStore(PgOptions opts, std::unique_ptr<ConnectionPool> pool,
+                        std::shared_ptr<prometheus::Registry> registry,
+                        std::unique_ptr<PgMetrics> metrics);
+  ~PostgresMetadataStore() override;
+
+  Result<std::vector<TopicInfo>> list_topics() override;
+  Result<TopicInfo> get_topic(std::string_view topic) override;
+  Result<PartitionInfo> get_partition(std::string_view topic, int32_t partition) override;
+  Result<std::vector<SegmentInfo>> list_segments(
+      std::string_view topic, int32_t partition, std::optional<uint64_t> after_base_offset) override;
+  // Segment id "<topic>/<partition>/<base_offset>". Registering a segment
+  // identical to an existing one is a no-op; one overlapping an existing
+  // segment's offsets otherwise is kAlreadyExists. A new partition row starts
+  // with log_start_offset = the segment's base_offset.
+  // REQUIRES (else kInvalidArgument): valid topic name, partition >= 0,
+  // base_offset <= last_offset < 2^63-1, non-empty key, no NUL in strings.
+  Status register_segment(std::string_view topic, int32_t partition,
+                          const SegmentInfo& segment) override;
+  Result<std::vector<std::string>> list_groups() override;
+  Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view group) override;
+  // Stores the offsets as given (the API validates them); the last entry wins
+  // for a repeated (topic, partition). kInvalidArgument for offsets >= 2^63,
+  // non-UTF-8 or NUL in strings.
+  Status commit_offsets(std::string_view group, const std::vector<OffsetCommit>& offsets) override;
+  Status ping() override;
+  std::string describe() const override;
+
+  int open_connections() const;
+
+ private:
+  template <typename T, typename Fn>
+  Result<T> run(int kind, Fn&& fn);
+
+  const PgOptions opts_;
+  std::string target_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<PgMetrics> metrics_;
+  std::unique_ptr<ConnectionPool> pool_;
+};
+
+// Creates or upgrades the schema. Versioned (table schema_migrations), each
+// version in its own transaction under pg_advisory_xact_lock, so replicas may
+// run it concurrently and repeatedly. Tables that writers created already are
+// kept (CREATE ... IF NOT EXISTS).
+Status migrate(const PgOptions& opts);
+
+// Latest schema version migrate() applies.
+int latest_schema_version();
+
+// Validates the options and conninfo; does not connect (the store connects on
+// first use, so a service may start while the database is down). `registry`
+// may be null (metrics then go to a private registry).
+Result<std::shared_ptr<PostgresMetadataStore>> open_postgres_metadata_store(
+    PgOptions opts, std::shared_ptr<prometheus::Registry> registry);
+
+// conninfo without password, for logs: "postgres://user@host:port/db".
+std::string redact_conninfo(std::string_view conninfo);
+
+}  // namespace sh::pg
