@@ -92,12 +92,20 @@ Result<std::shared_ptr<ObjectStore>> open_object_store(const std::string& url,
 }
 
 Result<Backends> open_backends(BackendConfig cfg,
-                               const std::shared_ptr<prometheus::Registry>& registry) {
+                               const std::shared_ptr<prometheus::Registry>& registry,
+                               const read::SegmentSourceOptions* source_opts) {
   Backends b;
   SH_ASSIGN_OR_RETURN(b.store, open_object_store(cfg.store, cfg.s3, registry, &b.prefix));
+  if (source_opts) b.source = std::make_shared<read::SegmentSource>(b.store, *source_opts, *registry);
   if (cfg.metadata == "listing" || cfg.metadata.empty()) {
     ListingOptions lo;
     lo.prefix = b.prefix;
+    if (b.source) {
+      const int64_t timeout_ms = cfg.s3.request_timeout_ms;
+      lo.footer_loader = [source = b.source, timeout_ms](const std::string& key) {
+        return source->meta(key, Deadline::after(Millis(timeout_ms)));
+      };
+    }
     b.metadata = std::make_shared<ListingMetadataStore>(b.store, lo);
   } else {
     cfg.pg.conninfo = cfg.metadata;

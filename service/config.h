@@ -12,6 +12,7 @@
 
 #include "core/metadata/metadata_store.h"
 #include "core/metadata/postgres/postgres_metadata_store.h"
+#include "core/read/segment_source.h"
 #include "core/result.h"
 #include "core/storage/object_store.h"
 #include "core/storage/s3/s3_object_store.h"
@@ -30,14 +31,19 @@ struct Backends {
   std::shared_ptr<ObjectStore> store;      // metered
   std::shared_ptr<MetadataStore> metadata;
   std::string prefix;                      // key prefix inside the store ("" or ends with '/')
+  // Footer and block caches over `store`; set when open_backends was given options.
+  // The listing metadata store reads footers through it, so a footer is read once.
+  std::shared_ptr<read::SegmentSource> source;
 };
 
 // Adds --store, --metadata and the S3 / PostgreSQL flags.
 void add_backend_flags(CLI::App* app, BackendConfig* cfg);
 
 // Opens the object store and metadata store that `cfg` names.
+// With `source_opts`, also builds the read path's SegmentSource (serve).
 Result<Backends> open_backends(BackendConfig cfg,
-                               const std::shared_ptr<prometheus::Registry>& registry);
+                               const std::shared_ptr<prometheus::Registry>& registry,
+                               const read::SegmentSourceOptions* source_opts = nullptr);
 
 // Opens the object store of a URL (file:// path or s3://bucket/prefix); the
 // prefix of the URL comes back in *prefix.

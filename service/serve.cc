@@ -76,16 +76,16 @@ int run_serve(const ServeOptions& o) {
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
-  auto backends = open_backends(o.backend, registry);
-  if (!backends.ok()) {
-    spdlog::error("cannot open backends: {}", backends.error().message());
-    return 1;
-  }
   read::LogReaderOptions ro;
   ro.source.block_cache_bytes = o.block_cache_bytes;
   ro.index_ttl = Millis(o.index_ttl_ms);
   ro.tail_refresh_interval = Millis(std::min<int64_t>(o.long_poll_interval_ms, o.index_ttl_ms));
-  auto reader = std::make_shared<read::LogReader>(backends->metadata, backends->store, ro, *registry);
+  auto backends = open_backends(o.backend, registry, &ro.source);
+  if (!backends.ok()) {
+    spdlog::error("cannot open backends: {}", backends.error().message());
+    return 1;
+  }
+  auto reader = std::make_shared<read::LogReader>(backends->metadata, backends->source, ro, *registry);
   read::WatermarkNotifierOptions no;
   no.poll_interval = Millis(o.long_poll_interval_ms);
   auto notifier = std::make_shared<read::WatermarkNotifier>(reader, no, *registry);

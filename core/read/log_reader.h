@@ -78,6 +78,11 @@ class LogReader {
   LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
             LogReaderOptions opts, prometheus::Registry& registry,
             std::shared_ptr<Clock> clock = system_clock());
+  // Shares `source` (and its caches) with others, e.g. the listing metadata store,
+  // so a footer read to list a segment is not read again to serve it.
+  LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<SegmentSource> source,
+            LogReaderOptions opts, prometheus::Registry& registry,
+            std::shared_ptr<Clock> clock = system_clock());
 
   // Errors: kTopicNotFound, kPartitionNotFound, kOffsetOutOfRange (offset below
   // the log start or above the high watermark), kCorrupt, kUnavailable, kTimeout.
@@ -93,7 +98,7 @@ class LogReader {
   Result<std::shared_ptr<const IndexSnapshot>> refresh_now(std::string_view topic, int32_t partition);
 
   MetadataStore& metadata() { return *metadata_; }
-  SegmentSource& source() { return source_; }
+  SegmentSource& source() { return *source_; }
 
  private:
   std::shared_ptr<SegmentIndex> index_of(std::string_view topic, int32_t partition);
@@ -103,7 +108,7 @@ class LogReader {
   std::shared_ptr<MetadataStore> metadata_;
   LogReaderOptions opts_;
   std::shared_ptr<Clock> clock_;
-  SegmentSource source_;
+  std::shared_ptr<SegmentSource> source_;
   ReadMetrics metrics_;
 
   std::mutex indexes_mu_;
