@@ -1,0 +1,58 @@
+#include "core/storage/s3/s3_errors.h"
+
+#include <pugixml.hpp>
+
+namespace sh::s3 {
+
+S3ErrorInfo parse_s3_error(long http_status, std::string_view body) {
+  S3ErrorInfo info;
+  info.http_status = http_status;
+  if (!body.empty()) {
+    pugi::xml_document doc;
+    if (doc.load_buffer(body.data(), body.size())) {
+      pugi::xml_node err = doc.child("Error");
+      info.code = err.child_value("Code");
+      info.message = err.child_value("Message");
+    }
+  }
+  info.retryable = is_retryable_s3_error(http_status, info.code);
+  return info;
+}
+
+bool is_retryable_s3_error(long http_status, std::string_view code) {
+  if (http_status == 403 || http_status == 404 || http_status == 412 || http_status == 416) {
+    return false;
+  }
+  if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
+      code == "ServiceUnavailable" || code == "Throttling" || code == "ThrottlingException" ||
+      code == "RequestThrottled" || code == "TooManyRequests" || code == "OperationAborted") {
+    return true;
+  }
+  return http_status >= 500 || http_status == 429;
+}
+
+Error s3_error_to_error(const S3ErrorInfo& info, std::string_view what) {
+  std::string msg(what);
+  msg += ": HTTP " + std::to_string(info.http_status);
+  if (!info.code.empty()) msg += " " + info.code;
+  if (!info.message.empty()) msg += " (" + info.message + ")";
+  switch (info.http_status) {
+    case 404:
+      if (info.code == "NoSuchBucket") {
+        return Error(Errc::kUnavailable, msg + ": the bucket does not exist", false);
+      }
+      return Error(Errc::kNotFound, msg, false);
+    case 403:
+      return Error(Errc::kPermissionDenied, msg + ": credentials rejected", false);
+    case 412:
+      return Error(Errc::kPreconditionFailed, msg + ": object changed (ETag differs)", false);
+    case 416:
+      return Error(Errc::kInvalidArgument, msg + ": range not satisfiable", false);
+    default:
+      break;
+  }
+  if (info.retryable) return Error(Errc::kUnavailable, msg, true);
+  return Error(Errc::kBadResponse, msg, false);
+}
+
+}  // namespace sh::s3

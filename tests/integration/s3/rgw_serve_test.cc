@@ -1,0 +1,332 @@
+// The real `streamhouse` binary over Ceph RGW: segments written with
+// `streamhouse segment write --store s3://...` are served record-exact by
+// `streamhouse serve`; wrong credentials, a missing object and the bytes a
+// cold read costs are checked from the outside (HTTP, /metrics, the log).
+// Environment: S3_ENDPOINT, S3_ACCESS, S3_SECRET, S3_BUCKET; STREAMHOUSE_BIN
+// overrides the binary path.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/storage/s3/curl_transport.h"
+#include "core/storage/s3/s3_object_store.h"
+
+extern char** environ;
+
+namespace sh::s3 {
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string binary() {
+  std::string b = env("STREAMHOUSE_BIN");
+  return b.empty() ? std::string(SH_STREAMHOUSE_BIN) : b;
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Spawns `args` with the current environment plus `extra_env`, stdin/stdout+stderr redirected.
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+            const std::string& stdin_path, const std::string& log_path) {
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("AWS_", 0) == 0 || kv.rfind("STREAMHOUSE_", 0) == 0) continue;  // only what we pass
+    envs.push_back(kv);
+  }
+  envs.insert(envs.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : envs) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct HttpAnswer {
+  long status = 0;
+  std::string body;
+};
+
+class Server {
+ public:
+  Server(const std::string& store_url, const std::string& secret, const std::string& log_path,
+         std::vector<std::string> extra_args = {})
+      : port_(free_port()), log_(log_path) {
+    std::vector<std::string> args = {binary(), "serve", "--store", store_url, "--listen",
+                                     "127.0.0.1:" + std::to_string(port_), "--s3-endpoint", env("S3_ENDPOINT")};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    pid_ = spawn(args, {"AWS_ACCESS_KEY_ID=" + env("S3_ACCESS"), "AWS_SECRET_ACCESS_KEY=" + secret,
+                        "AWS_EC2_METADATA_DISABLED=true"},
+                 "", log_path);
+  }
+  ~Server() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      wait_exit(pid_);
+    }
+  }
+  // Waits until the HTTP port answers /healthz.
+  bool wait_up(int ms = 15000) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      if (get("/healthz").status == 200) return true;
+      int st;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  HttpAnswer get(const std::string& path, QueryParams query = {}) {
+    HttpRequest r;
+    r.scheme = "http";
+    r.host = "127.0.0.1";
+    r.port = port_;
+    r.path = path;
+    r.query = std::move(query);
+    r.set_header("Host", r.host_header());
+    SendOptions so;
+    so.timeout_ms = 20000;
+    auto resp = transport_.send(r, so);
+    if (!resp.ok()) return {};
+    return {resp->status, resp->body};
+  }
+  // Sum of a metric's samples whose labels contain `label` (e.g. operation="get_object").
+  double metric(const std::string& name, const std::string& label = "") {
+    std::istringstream in(get("/metrics").body);
+    std::string line;
+    double total = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind(name, 0) != 0) continue;
+      if (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ') continue;
+      if (!label.empty() && line.find(label) == std::string::npos) continue;
+      total += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
+    }
+    return total;
+  }
+  std::string log() const { return read_file(log_); }
+
+ private:
+  int port_;
+  std::string log_;
+  pid_t pid_ = -1;
+  CurlTransport transport_{CurlTransportOptions{}};
+};
+
+struct Record {
+  std::string key, value;
+  int64_t timestamp;
+};
+
+class RgwServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ASSERT_FALSE(env("S3_ENDPOINT").empty() || env("S3_BUCKET").empty()) << "run through ctest (rgw fixture)";
+    ASSERT_EQ(access(binary().c_str(), X_OK), 0)
+        << binary() << " is not built (build the `streamhouse` target or set STREAMHOUSE_BIN)";
+    std::mt19937_64 rng(std::random_device{}());
+    prefix_ = "serve-" + std::to_string(rng() % 1000000000) + "/";
+    dir_ = "/tmp/sh-rgw-serve-" + std::to_string(getpid());
+    mkdir(dir_.c_str(), 0755);
+    // 5000 records with distinct keys, incompressible values of 500-1500 bytes
+    // (segments of ~1 MB, so a whole-segment fetch cannot hide inside a
+    // footer read), increasing timestamps.
+    static const char kAlnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::ofstream jsonl(dir_ + "/records.jsonl");
+    for (int i = 0; i < 5000; ++i) {
+      std::string value = "value " + std::to_string(i) + " ";
+      for (size_t n = 500 + rng() % 1000; n > 0; --n) value.push_back(kAlnum[rng() % 62]);
+      Record r{"key-" + std::to_string(i), std::move(value), 1'700'000'000'000 + i * 10};
+      records_.push_back(r);
+      jsonl << nlohmann::json{{"key", r.key}, {"value", r.value}, {"timestamp", r.timestamp}}.dump() << "\n";
+    }
+    jsonl.close();
+    pid_t pid = spawn({binary(), "segment", "write", "--store", store_url(), "--topic", "orders", "--partition",
+                       "0", "--segment-records", "1000", "--block-bytes", "4096", "--s3-endpoint",
+                       env("S3_ENDPOINT")},
+                      {"AWS_ACCESS_KEY_ID=" + env("S3_ACCESS"), "AWS_SECRET_ACCESS_KEY=" + env("S3_SECRET"),
+                       "AWS_EC2_METADATA_DISABLED=true"},
+                      dir_ + "/records.jsonl", dir_ + "/write.log");
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(wait_exit(pid), 0) << "segment write failed: " << read_file(dir_ + "/write.log");
+  }
+  static std::string store_url() { return "s3://" + env("S3_BUCKET") + "/" + prefix_; }
+  static std::shared_ptr<ObjectStore> direct_store() {
+    S3Options o;
+    o.bucket = env("S3_BUCKET");
+    o.prefix = prefix_;
+    o.endpoint = env("S3_ENDPOINT");
+    o.access_key_id = env("S3_ACCESS");
+    o.secret_access_key = env("S3_SECRET");
+    return make_s3_object_store(o, nullptr, system_clock()).value();
+  }
+
+  static std::string prefix_;
+  static std::string dir_;
+  static std::vector<Record> records_;
+};
+std::string RgwServeTest::prefix_;
+std::string RgwServeTest::dir_;
+std::vector<Record> RgwServeTest::records_;
+
+TEST_F(RgwServeTest, SegmentsInRgwAreServedRecordExact) {
+  auto objects = list_all(*direct_store(), "");
+  ASSERT_TRUE(objects.ok()) << objects.error().to_string();
+  ASSERT_GE(objects->size(), 5u) << "5000 records cut every 1000 should make at least 5 segment objects";
+
+  Server server(store_url(), env("S3_SECRET"), dir_ + "/serve-ok.log");
+  ASSERT_TRUE(server.wait_up()) << server.log();
+  auto topics = server.get("/topics");
+  ASSERT_EQ(topics.status, 200) << topics.body;
+  EXPECT_NE(topics.body.find("orders"), std::string::npos) << topics.body;
+
+  uint64_t next = 0;
+  size_t pages = 0;
+  while (next < records_.size()) {
+    auto page = server.get("/topics/orders/partitions/0/records",
+                           {{"offset", std::to_string(next)}, {"max_records", "700"}});
+    ASSERT_EQ(page.status, 200) << page.body;
+    auto j = nlohmann::json::parse(page.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << page.body.substr(0, 300);
+    ASSERT_EQ(j["high_watermark"].get<uint64_t>(), records_.size());
+    const auto& recs = j["records"];
+    ASSERT_FALSE(recs.empty()) << "no progress at offset " << next;
+    for (const auto& r : recs) {
+      const uint64_t off = r["offset"].get<uint64_t>();
+      ASSERT_EQ(off, next) << "offsets must be contiguous";
+      ASSERT_EQ(r["key"].get<std::string>(), records_[off].key) << "offset " << off;
+      ASSERT_EQ(r["value"].get<std::string>(), records_[off].value) << "offset " << off;
+      ASSERT_EQ(r["timestamp"].get<int64_t>(), records_[off].timestamp) << "offset " << off;
+      ++next;
+    }
+    ASSERT_EQ(j["next_offset"].get<uint64_t>(), next);
+    ++pages;
+  }
+  EXPECT_GE(pages, 8u);
+  EXPECT_GT(server.metric("streamhouse_s3_requests_total", "operation=\"get_object\""), 0)
+      << "S3 metrics must be exported on /metrics";
+  const std::string log = server.log();
+  EXPECT_EQ(log.find(env("S3_SECRET")), std::string::npos) << "the service log contains the secret key";
+}
+
+TEST_F(RgwServeTest, ColdReadOfOneOffsetCostsAtMostFooterAndOneBlock) {
+  auto objects = list_all(*direct_store(), "");
+  ASSERT_TRUE(objects.ok());
+  uint64_t smallest_segment = UINT64_MAX;
+  for (const auto& o : *objects) smallest_segment = std::min(smallest_segment, o.size);
+
+  Server server(store_url(), env("S3_SECRET"), dir_ + "/serve-cold.log");
+  ASSERT_TRUE(server.wait_up()) << server.log();
+  ASSERT_EQ(server.get("/readyz").status, 200) << server.log();
+  // Learn the partition (metadata) first; then one cold read of an offset in the middle.
+  ASSERT_EQ(server.get("/topics/orders/partitions/0").status, 200);
+  const double gets_before = server.metric("streamhouse_s3_requests_total", "operation=\"get_object\"");
+  const double bytes_before = server.metric("streamhouse_s3_received_bytes_total");
+  auto one = server.get("/topics/orders/partitions/0/records", {{"offset", "2500"}, {"max_records", "1"}});
+  ASSERT_EQ(one.status, 200) << one.body;
+  auto j = nlohmann::json::parse(one.body);
+  ASSERT_EQ(j["records"].size(), 1u);
+  EXPECT_EQ(j["records"][0]["key"].get<std::string>(), records_[2500].key);
+  const double gets = server.metric("streamhouse_s3_requests_total", "operation=\"get_object\"") - gets_before;
+  const double bytes = server.metric("streamhouse_s3_received_bytes_total") - bytes_before;
+  std::printf("cold read of one offset: %.0f GETs, %.0f bytes received (smallest segment %llu bytes)\n", gets,
+              bytes, static_cast<unsigned long long>(smallest_segment));
+  EXPECT_GE(gets, 1) << "a cold read must fetch something";
+  EXPECT_LE(gets, 2) << "a cold read costs at most one suffix GET (footer+index) and one ranged GET (block)";
+  EXPECT_LT(bytes, static_cast<double>(smallest_segment)) << "a cold read must never fetch a whole segment";
+}
+
+TEST_F(RgwServeTest, WrongSecretGivesClear503AndNotReady) {
+  const std::string wrong = "WRONGsecretWRONGsecretWRONGsecret1234567";
+  Server server(store_url(), wrong, dir_ + "/serve-wrong.log");
+  ASSERT_TRUE(server.wait_up()) << "the service must come up (and report not ready) with bad credentials: "
+                                << server.log();
+  auto ready = server.get("/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  auto r = server.get("/topics/orders/partitions/0/records", {{"offset", "0"}});
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_TRUE(r.body.find("credentials rejected") != std::string::npos ||
+              r.body.find("SignatureDoesNotMatch") != std::string::npos)
+      << "the 503 body must say the credentials were rejected: " << r.body;
+  EXPECT_EQ(r.body.find(wrong), std::string::npos) << "secret in response body";
+  const std::string log = server.log();
+  EXPECT_EQ(log.find(wrong), std::string::npos) << "the service log contains the secret key";
+  EXPECT_EQ(log.find(env("S3_SECRET")), std::string::npos);
+}
+
+TEST_F(RgwServeTest, MissingSegmentObjectIsAClearError) {
+  Server server(store_url(), env("S3_SECRET"), dir_ + "/serve-missing.log", {"--index-ttl-ms", "3600000"});
+  ASSERT_TRUE(server.wait_up()) << server.log();
+  ASSERT_EQ(server.get("/topics/orders/partitions/0").status, 200);
+  // Delete the segment holding offset 3500 behind the service's back.
+  auto objects = list_all(*direct_store(), "");
+  ASSERT_TRUE(objects.ok());
+  std::string victim;
+  for (const auto& o : *objects) {
+    if (o.key.find("00000000000000003000") != std::string::npos) victim = o.key;
+  }
+  ASSERT_FALSE(victim.empty()) << "no segment starting at offset 3000 under " << prefix_;
+  const std::string cmd = "curl -sf -X DELETE --aws-sigv4 aws:amz:us-east-1:s3 --user '" + env("S3_ACCESS") + ":" +
+                          env("S3_SECRET") + "' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' '" + env("S3_ENDPOINT") +
+                          "/" + env("S3_BUCKET") + "/" + prefix_ + victim + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "cannot delete " << victim;
+  auto r = server.get("/topics/orders/partitions/0/records", {{"offset", "3500"}, {"max_records", "1"}});
+  EXPECT_GE(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find(victim), std::string::npos) << "the error must name the missing object: " << r.body;
+  EXPECT_NE(r.body.find("NoSuchKey"), std::string::npos) << r.body;
+}
+
+}  // namespace
+}  // namespace sh::s3
