@@ -105,7 +105,8 @@ ApiService::ApiService(std::shared_ptr<read::LogReader> reader,
       notifier_(std::move(notifier)),
       registry_(std::move(registry)),
       opts_(std::move(opts)),
-      metrics_(*registry_) {}
+      metrics_(*registry_),
+      lag_(reader_.get()) {}
 
 void ApiService::handle(HttpRequest&& request, Responder responder) {
   auto ctx = std::make_shared<Context>();
@@ -406,6 +407,7 @@ void ApiService::read_records(std::shared_ptr<Context> ctx, const std::string& t
     if (offsets.ok()) {
       for (const auto& c : *offsets) {
         if (c.topic == topic && c.partition == partition) {
+          lag_.record(group, c.topic, c.partition, c.offset);
           req.start = read::StartPosition::at(c.offset);
           // A committed offset the log no longer holds falls back to the reset policy.
           auto info = reader_->partition_info(topic, partition);
@@ -477,6 +479,7 @@ HttpResponse ApiService::get_group_offsets(Context&, const std::string& group) {
   if (!offsets.ok()) return core_error(offsets.error());
   json arr = json::array();
   for (const auto& c : *offsets) {
+    lag_.record(group, c.topic, c.partition, c.offset);
     json j{{"topic", c.topic},
            {"partition", c.partition},
            {"committed_offset", c.offset},
@@ -547,6 +550,7 @@ HttpResponse ApiService::commit_group_offsets(Context& ctx, const std::string& g
   }
   auto st = metadata_->commit_offsets(group, commits);
   if (!st.ok()) return core_error(st.error());
+  for (const auto& c : commits) lag_.record(group, c.topic, c.partition, c.offset);
   HttpResponse r;
   r.status = 204;
   r.content_type.clear();
@@ -556,7 +560,9 @@ HttpResponse ApiService::commit_group_offsets(Context& ctx, const std::string& g
 HttpResponse ApiService::metrics(Context&) {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = prometheus::TextSerializer().Serialize(registry_->Collect());
+  auto families = registry_->Collect();
+  for (auto& f : lag_.collect()) families.push_back(std::move(f));
+  r.body = prometheus::TextSerializer().Serialize(families);
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include "api/errors.h"
+#include "api/group_lag.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
 #include "core/metadata/metadata_store.h"
@@ -69,6 +70,7 @@ class ApiService {
   std::shared_ptr<prometheus::Registry> registry_;
   ApiOptions opts_;
   HttpMetrics metrics_;
+  GroupLagTracker lag_;
   std::atomic<bool> draining_{false};
 };
 

@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates cur
   libmicrohttpd-dev nlohmann-json3-dev liblz4-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
   libpq-dev libpugixml-dev)
-test_pkgs=(postgresql-15 postgresql-contrib prometheus python3-botocore
+test_pkgs=(postgresql-15 postgresql-contrib prometheus python3-botocore python3-lz4
   ceph-mon ceph-osd radosgw ceph-common wrk procps iproute2)
 
 pkgs=("${build_pkgs[@]}")

@@ -72,8 +72,10 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
                (want_tail && now - snap->refreshed_at >= opts_.tail_refresh_interval);
   if (!stale) return snap;
 
-  metrics_.index_refreshes.Increment();
-  auto refreshed = idx.refresh(*metadata_, *clock_, snap ? snap->refreshed_at + Millis(1) : now);
+  bool queried = false;
+  auto refreshed =
+      idx.refresh(*metadata_, *clock_, snap ? snap->refreshed_at + Millis(1) : now, &queried);
+  if (queried) metrics_.index_refreshes.Increment();
   if (refreshed.ok()) return refreshed;
   metrics_.index_refresh_errors.Increment();
   const Errc code = refreshed.error().code();
@@ -96,10 +98,18 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::index(std::string_view t
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::refresh_now(std::string_view topic,
                                                                     int32_t partition) {
   auto idx = index_of(topic, partition);
-  metrics_.index_refreshes.Increment();
-  auto r = idx->refresh(*metadata_, *clock_, clock_->now_steady());
+  bool queried = false;
+  auto r = idx->refresh(*metadata_, *clock_, clock_->now_steady(), &queried);
+  if (queried) metrics_.index_refreshes.Increment();
   if (!r.ok()) metrics_.index_refresh_errors.Increment();
   return r;
+}
+
+std::shared_ptr<const IndexSnapshot> LogReader::cached_index(std::string_view topic,
+                                                            int32_t partition) {
+  std::lock_guard lock(indexes_mu_);
+  auto it = indexes_.find(index_key(topic, partition));
+  return it == indexes_.end() ? nullptr : it->second->snapshot();
 }
 
 Result<PartitionInfo> LogReader::partition_info(std::string_view topic, int32_t partition) {

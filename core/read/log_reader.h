@@ -93,6 +93,8 @@ class LogReader {
   Result<PartitionInfo> partition_info(std::string_view topic, int32_t partition);
   // Current index snapshot of a partition (refreshed on TTL).
   Result<std::shared_ptr<const IndexSnapshot>> index(std::string_view topic, int32_t partition);
+  // The index snapshot as it is, without any metadata query (nullptr if never loaded).
+  std::shared_ptr<const IndexSnapshot> cached_index(std::string_view topic, int32_t partition);
   // Forces a refresh now (at most one query for concurrent callers); used by
   // long-poll watchers to learn about new segments.
   Result<std::shared_ptr<const IndexSnapshot>> refresh_now(std::string_view topic, int32_t partition);

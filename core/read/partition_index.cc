@@ -25,10 +25,13 @@ std::shared_ptr<const IndexSnapshot> SegmentIndex::snapshot() const {
 
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore& metadata,
                                                                    const Clock& clock,
-                                                                   SteadyTime not_before) {
+                                                                   SteadyTime not_before,
+                                                                   bool* queried) {
   std::lock_guard refresh_lock(refresh_mu_);
   auto current = snapshot();
+  if (queried) *queried = false;
   if (current && current->refreshed_at >= not_before) return current;  // someone just did it
+  if (queried) *queried = true;
 
   const SteadyTime started = clock.now_steady();
   auto next = std::make_shared<IndexSnapshot>();

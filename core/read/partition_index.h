@@ -45,9 +45,11 @@ class SegmentIndex {
 
   // Loads (first time) or refreshes incrementally. Concurrent callers share one
   // refresh: a caller that waited for another's refresh which finished after
-  // `not_before` returns that result without querying again.
+  // `not_before` returns that result without querying again. *queried (optional)
+  // says whether this call asked the metadata store.
   Result<std::shared_ptr<const IndexSnapshot>> refresh(MetadataStore& metadata, const Clock& clock,
-                                                       SteadyTime not_before);
+                                                       SteadyTime not_before,
+                                                       bool* queried = nullptr);
 
  private:
   const std::string topic_;

@@ -262,6 +262,11 @@ TEST_F(HttpE2E, ConsumerGroupsCommitLagAndResume) {
   EXPECT_EQ(offsets["offsets"][0]["committed_offset"], 200);
   EXPECT_EQ(offsets["offsets"][0]["lag"], 50);
   EXPECT_EQ(offsets["offsets"][0]["metadata"], "m1");
+  auto metrics = http_get(server_->url("/metrics"));
+  EXPECT_NE(metrics.body.find(
+                R"(streamhouse_consumer_group_lag{group="g1",partition="0",topic="orders"} 50)"),
+            std::string::npos)
+      << "lag gauge per group and partition";
   json groups = get_json("/consumer-groups", 200);
   EXPECT_NE(groups["consumer_groups"].dump().find("g1"), std::string::npos);
 
