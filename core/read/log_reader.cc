@@ -68,13 +68,15 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
                                                                 bool want_tail) {
   auto snap = idx.snapshot();
   const SteadyTime now = clock_->now_steady();
-  bool stale = !snap || now - snap->refreshed_at >= opts_.index_ttl ||
-               (want_tail && now - snap->refreshed_at >= opts_.tail_refresh_interval);
+  const bool tail_stale = want_tail && (!snap || now - snap->refreshed_at >= opts_.tail_refresh_interval);
+  const bool stale = !snap || now - snap->refreshed_at >= opts_.index_ttl || tail_stale;
   if (!stale) return snap;
 
+  // A TTL refresh does not hold up readers of what is already indexed; a read at
+  // the tail waits for the refresh, since it is looking for what it may bring.
   bool queried = false;
-  auto refreshed =
-      idx.refresh(*metadata_, *clock_, snap ? snap->refreshed_at + Millis(1) : now, &queried);
+  auto refreshed = idx.refresh(*metadata_, *clock_, snap ? snap->refreshed_at + Millis(1) : now,
+                               &queried, /*wait=*/tail_stale || !snap);
   if (queried) metrics_.index_refreshes.Increment();
   if (refreshed.ok()) return refreshed;
   metrics_.index_refresh_errors.Increment();

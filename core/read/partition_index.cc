@@ -26,10 +26,16 @@ std::shared_ptr<const IndexSnapshot> SegmentIndex::snapshot() const {
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore& metadata,
                                                                    const Clock& clock,
                                                                    SteadyTime not_before,
-                                                                   bool* queried) {
-  std::lock_guard refresh_lock(refresh_mu_);
-  auto current = snapshot();
+                                                                   bool* queried, bool wait) {
   if (queried) *queried = false;
+  std::unique_lock refresh_lock(refresh_mu_, std::defer_lock);
+  if (wait) {
+    refresh_lock.lock();
+  } else if (!refresh_lock.try_lock()) {
+    if (auto current = snapshot()) return current;  // someone is refreshing: serve what we have
+    refresh_lock.lock();
+  }
+  auto current = snapshot();
   if (current && current->refreshed_at >= not_before) return current;  // someone just did it
   if (queried) *queried = true;
 

@@ -46,10 +46,12 @@ class SegmentIndex {
   // Loads (first time) or refreshes incrementally. Concurrent callers share one
   // refresh: a caller that waited for another's refresh which finished after
   // `not_before` returns that result without querying again. *queried (optional)
-  // says whether this call asked the metadata store.
+  // says whether this call asked the metadata store. With wait=false and a
+  // snapshot present, a caller that finds another refresh running returns the
+  // current snapshot at once instead of queueing behind it.
   Result<std::shared_ptr<const IndexSnapshot>> refresh(MetadataStore& metadata, const Clock& clock,
                                                        SteadyTime not_before,
-                                                       bool* queried = nullptr);
+                                                       bool* queried = nullptr, bool wait = true);
 
  private:
   const std::string topic_;

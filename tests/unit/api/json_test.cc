@@ -1,4 +1,6 @@
 // Record JSON encoding: escaping, UTF-8 checks, base64 and the three formats.
+#include <random>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -41,6 +43,23 @@ TEST(JsonWriter, EscapesEveryControlCharacterAndParsesBack) {
   std::string out;
   JsonWriter(&out).string(all);
   EXPECT_EQ(json::parse(out).get<std::string>(), all);
+}
+
+TEST(JsonWriter, RandomStringsRoundTripAtEveryAlignment) {
+  // The writer scans 8 bytes at a time: put escapes at every position and length.
+  std::mt19937 rng(7);
+  const std::string alphabet = std::string("ab\"\\\n\x01\x1f ~\x7f") + "\xc3\xa9";
+  for (int n = 0; n < 2000; ++n) {
+    std::string s;
+    const int len = static_cast<int>(rng() % 40);
+    for (int i = 0; i < len; ++i) {
+      char c = alphabet[rng() % (alphabet.size() - 2)];
+      s.push_back(rng() % 4 == 0 ? c : static_cast<char>('a' + rng() % 26));
+    }
+    std::string out;
+    JsonWriter(&out).string(s);
+    ASSERT_EQ(json::parse(out).get<std::string>(), s) << out;
+  }
 }
 
 std::string encode(const RecordView& r, RecordFormat f) {
