@@ -1,5 +1,6 @@
 #include "api/json_writer.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -50,6 +51,129 @@ bool is_valid_utf8(std::string_view s) {
   }
   return true;
 }
+
+namespace {
+
+// Recursive-descent validator over [p, end); each function advances p past
+// what it accepted.
+class JsonValidator {
+ public:
+  JsonValidator(const char* p, const char* end) : p_(p), end_(end) {}
+
+  bool text() {
+    ws();
+    if (!value(0)) return false;
+    ws();
+    return p_ == end_;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 256;
+
+  void ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+  bool digits() {
+    const char* start = p_;
+    while (p_ < end_ && digit(*p_)) ++p_;
+    return p_ > start;
+  }
+  bool number() {
+    if (p_ < end_ && *p_ == '-') ++p_;
+    if (p_ >= end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (!digits()) {
+      return false;
+    }
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (!digits()) return false;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digits()) return false;
+    }
+    return true;
+  }
+  bool string() {
+    ++p_;  // opening quote
+    while (p_ < end_) {
+      const auto c = static_cast<unsigned char>(*p_++);
+      if (c == '"') return true;
+      if (c < 0x20) return false;
+      if (c != '\\') continue;
+      if (p_ >= end_) return false;
+      const char e = *p_++;
+      if (e == 'u') {
+        for (int i = 0; i < 4; ++i, ++p_) {
+          if (p_ >= end_ || !std::isxdigit(static_cast<unsigned char>(*p_))) return false;
+        }
+      } else if (std::strchr("\"\\/bfnrt", e) == nullptr || e == '\0') {
+        return false;
+      }
+    }
+    return false;
+  }
+  bool value(int depth) {
+    if (p_ >= end_) return false;
+    switch (*p_) {
+      case '{': {
+        if (depth >= kMaxDepth) return false;
+        ++p_;
+        ws();
+        if (p_ < end_ && *p_ == '}') return ++p_, true;
+        for (;;) {
+          ws();
+          if (p_ >= end_ || *p_ != '"' || !string()) return false;
+          ws();
+          if (p_ >= end_ || *p_++ != ':') return false;
+          ws();
+          if (!value(depth + 1)) return false;
+          ws();
+          if (p_ >= end_) return false;
+          if (*p_ == '}') return ++p_, true;
+          if (*p_++ != ',') return false;
+        }
+      }
+      case '[': {
+        if (depth >= kMaxDepth) return false;
+        ++p_;
+        ws();
+        if (p_ < end_ && *p_ == ']') return ++p_, true;
+        for (;;) {
+          ws();
+          if (!value(depth + 1)) return false;
+          ws();
+          if (p_ >= end_) return false;
+          if (*p_ == ']') return ++p_, true;
+          if (*p_++ != ',') return false;
+        }
+      }
+      case '"': return string();
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return number();
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace
+
+bool is_json_text(std::string_view s) { return JsonValidator(s.data(), s.data() + s.size()).text(); }
 
 void append_base64(std::string* out, std::string_view bytes) {
   static constexpr char kAlphabet[] =

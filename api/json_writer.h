@@ -15,6 +15,11 @@ namespace sh::api {
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 
+// True if `s` is exactly one JSON value (RFC 8259) with optional surrounding
+// whitespace; nesting deeper than 256 is rejected. Does not allocate.
+// REQUIRES: is_valid_utf8(s) (string contents are not re-checked for UTF-8).
+bool is_json_text(std::string_view s);
+
 // Standard base64 (RFC 4648, with padding).
 void append_base64(std::string* out, std::string_view bytes);
 std::string base64_encode(std::string_view bytes);

@@ -1,7 +1,5 @@
 #include "api/records_json.h"
 
-#include <nlohmann/json.hpp>
-
 #include "api/json_writer.h"
 
 namespace sh::api {
@@ -24,7 +22,7 @@ std::string_view write_bytes(JsonWriter& w, std::optional<std::string_view> v, R
     return "base64";
   }
   if (allow_json && fmt == RecordFormat::kJson) {
-    if (!v->empty() && nlohmann::json::accept(v->begin(), v->end())) {
+    if (is_json_text(*v)) {
       w.raw(*v);
       return "";
     }

@@ -62,6 +62,31 @@ TEST(JsonWriter, RandomStringsRoundTripAtEveryAlignment) {
   }
 }
 
+TEST(JsonText, AgreesWithNlohmannOnValidAndInvalidDocuments) {
+  const char* docs[] = {
+      "0", "-0", "1.5e10", "-1.25E-3", "01", "1.", ".5", "-", "1e", "+1", "true", "tru", "null",
+      "nul", "false", "\"\"", "\"a\\u00e9\\n\"", "\"\\x\"", "\"\\u12\"", "\"tab\there\"",
+      "[]", "[1,2,[3,{}]]", "[1,]", "[,1]", "{}", "{\"a\":1}", "{\"a\":1,}", "{a:1}",
+      "{\"a\" 1}", " {\"k\": [true, false, null]} ", "{} {}", "[1] x", "", " ", "\"unterminated",
+      "{\"a\":{\"b\":{\"c\":[1,2,{\"d\":\"e\"}]}}}", "1 2", "[\"\\/\"]"};
+  for (const char* d : docs) {
+    EXPECT_EQ(is_json_text(d), json::accept(d)) << "document: " << d;
+  }
+  // Random ASCII soup made of JSON's own tokens: both must agree on every one.
+  std::mt19937 rng(11);
+  const char* tokens[] = {"{", "}", "[", "]", ",", ":", "\"", "\\", "u", "0", "1", "-", ".", "e",
+                          "+", " ", "true", "null", "\"k\"", "\t", "\n", "x"};
+  for (int n = 0; n < 20000; ++n) {
+    std::string d;
+    const int len = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < len; ++i) d += tokens[rng() % std::size(tokens)];
+    ASSERT_EQ(is_json_text(d), json::accept(d)) << "document: " << d;
+  }
+  EXPECT_TRUE(is_json_text(std::string(256, '[') + std::string(256, ']')));
+  EXPECT_FALSE(is_json_text(std::string(100000, '[') + std::string(100000, ']')))
+      << "deep nesting is refused, not a stack overflow";
+}
+
 std::string encode(const RecordView& r, RecordFormat f) {
   std::string out;
   append_record_json(&out, r, f);
