@@ -1,6 +1,7 @@
 #include "api/json_writer.h"
 
 #include <cctype>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -215,23 +216,30 @@ JsonWriter& JsonWriter::string(std::string_view s) {
   // 8 bytes at a time while none of them needs escaping (< 0x20, '"' or '\\').
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
   auto has_zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  auto needs_escape = [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; };
+  const size_t n = s.size();
   size_t i = 0;
-  for (;;) {
-    while (i + 8 <= s.size()) {
+  while (i < n) {
+    if (i + 8 <= n) {
       uint64_t w;
       std::memcpy(&w, s.data() + i, 8);
       // Bytes >= 0x80 never need escaping: mask them out of the < 0x20 test.
-      const uint64_t ascii = ~w & kHighs;
-      const uint64_t control = (w - 0x2020202020202020ULL) & ascii;
-      if (control | has_zero_byte(w ^ (0x22 * kOnes)) | has_zero_byte(w ^ (0x5C * kOnes))) break;
-      i += 8;
+      const uint64_t control = (w - 0x2020202020202020ULL) & ~w & kHighs;
+      const uint64_t mask = control | has_zero_byte(w ^ (0x22 * kOnes)) | has_zero_byte(w ^ (0x5C * kOnes));
+      if (mask == 0) {
+        i += 8;
+        continue;
+      }
+      // The lowest flagged byte is exact (borrows only flag bytes above a hit;
+      // little-endian: lowest bit = first byte): jump straight to it.
+      i += static_cast<size_t>(__builtin_ctzll(mask)) / 8;
+    } else if (!needs_escape(static_cast<unsigned char>(s[i]))) {
+      ++i;
+      continue;
     }
-    if (i >= s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
-    ++i;
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out_->append(s.data() + run_start, i - 1 - run_start);
-    run_start = i;
+    out_->append(s.data() + run_start, i - run_start);
+    run_start = ++i;
     switch (c) {
       case '"': out_->append("\\\"", 2); break;
       case '\\': out_->append("\\\\", 2); break;
