@@ -39,7 +39,7 @@ ObjectStoreMetrics::ObjectStoreMetrics(prometheus::Registry& registry)
 
 MeteredObjectStore::MeteredObjectStore(std::shared_ptr<ObjectStore> inner,
                                        std::shared_ptr<ObjectStoreMetrics> metrics)
-    : inner_(std::move(inner)), metrics_(std::move(metrics)) {}
+    : ForwardingObjectStore(std::move(inner)), metrics_(std::move(metrics)) {}
 
 template <typename T>
 T MeteredObjectStore::observe(const char* operation, SteadyTime started, T result) {
@@ -54,7 +54,7 @@ T MeteredObjectStore::observe(const char* operation, SteadyTime started, T resul
 Result<RangeRead> MeteredObjectStore::get_range(std::string_view key, uint64_t offset,
                                                 uint64_t length, const ReadOptions& opts) {
   auto started = std::chrono::steady_clock::now();
-  auto r = inner_->get_range(key, offset, length, opts);
+  auto r = inner().get_range(key, offset, length, opts);
   metrics_->read_bytes.Increment(static_cast<double>(bytes_of(r)));
   return observe("get_range", started, std::move(r));
 }
@@ -62,31 +62,31 @@ Result<RangeRead> MeteredObjectStore::get_range(std::string_view key, uint64_t o
 Result<RangeRead> MeteredObjectStore::get_suffix(std::string_view key, uint64_t length,
                                                  const ReadOptions& opts) {
   auto started = std::chrono::steady_clock::now();
-  auto r = inner_->get_suffix(key, length, opts);
+  auto r = inner().get_suffix(key, length, opts);
   metrics_->read_bytes.Increment(static_cast<double>(bytes_of(r)));
   return observe("get_suffix", started, std::move(r));
 }
 
 Result<RangeRead> MeteredObjectStore::get(std::string_view key, const ReadOptions& opts) {
   auto started = std::chrono::steady_clock::now();
-  auto r = inner_->get(key, opts);
+  auto r = inner().get(key, opts);
   metrics_->read_bytes.Increment(static_cast<double>(bytes_of(r)));
   return observe("get", started, std::move(r));
 }
 
 Result<ObjectInfo> MeteredObjectStore::head(std::string_view key, const ReadOptions& opts) {
   auto started = std::chrono::steady_clock::now();
-  return observe("head", started, inner_->head(key, opts));
+  return observe("head", started, inner().head(key, opts));
 }
 
 Result<ListPage> MeteredObjectStore::list(const ListOptions& opts) {
   auto started = std::chrono::steady_clock::now();
-  return observe("list", started, inner_->list(opts));
+  return observe("list", started, inner().list(opts));
 }
 
 Status MeteredObjectStore::put(std::string_view key, std::string_view data, Deadline deadline) {
   auto started = std::chrono::steady_clock::now();
-  auto r = inner_->put(key, data, deadline);
+  auto r = inner().put(key, data, deadline);
   if (r.ok()) metrics_->written_bytes.Increment(static_cast<double>(data.size()));
   return observe("put", started, std::move(r));
 }

@@ -10,7 +10,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "core/storage/object_store.h"
+#include "core/storage/forwarding_object_store.h"
 
 namespace sh {
 
@@ -23,7 +23,7 @@ struct ObjectStoreMetrics {
   prometheus::Counter& written_bytes;
 };
 
-class MeteredObjectStore final : public ObjectStore {
+class MeteredObjectStore final : public ForwardingObjectStore {
  public:
   MeteredObjectStore(std::shared_ptr<ObjectStore> inner, std::shared_ptr<ObjectStoreMetrics> metrics);
 
@@ -35,13 +35,11 @@ class MeteredObjectStore final : public ObjectStore {
   Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts) override;
   Result<ListPage> list(const ListOptions& opts) override;
   Status put(std::string_view key, std::string_view data, Deadline deadline) override;
-  std::string describe() const override { return inner_->describe(); }
 
  private:
   template <typename T>
   T observe(const char* operation, SteadyTime started, T result);
 
-  std::shared_ptr<ObjectStore> inner_;
   std::shared_ptr<ObjectStoreMetrics> metrics_;
 };
 

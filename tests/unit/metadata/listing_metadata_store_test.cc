@@ -13,40 +13,26 @@
 #include <vector>
 
 #include "core/format/segment.h"
+#include "core/storage/forwarding_object_store.h"
 #include "core/storage/local_object_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace sh {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sh-metadata-test-XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = fs::path(p);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = testing::ScratchDir;
 
 // Forwards to a real store and counts what the metadata store asks of it.
-class CountingStore final : public ObjectStore {
+class CountingStore final : public ForwardingObjectStore {
  public:
-  explicit CountingStore(std::shared_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingObjectStore::ForwardingObjectStore;
 
   Result<RangeRead> get_range(std::string_view key, uint64_t offset, uint64_t length,
                               const ReadOptions& opts) override {
     ranges_.fetch_add(1);
-    return inner_->get_range(key, offset, length, opts);
+    return ForwardingObjectStore::get_range(key, offset, length, opts);
   }
   Result<RangeRead> get_suffix(std::string_view key, uint64_t length,
                                const ReadOptions& opts) override {
@@ -54,25 +40,15 @@ class CountingStore final : public ObjectStore {
       std::lock_guard<std::mutex> l(mu_);
       ++suffix_reads_[std::string(key)];
     }
-    return inner_->get_suffix(key, length, opts);
-  }
-  Result<RangeRead> get(std::string_view key, const ReadOptions& opts) override {
-    return inner_->get(key, opts);
-  }
-  Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts) override {
-    return inner_->head(key, opts);
+    return ForwardingObjectStore::get_suffix(key, length, opts);
   }
   Result<ListPage> list(const ListOptions& opts) override {
     {
       std::lock_guard<std::mutex> l(mu_);
       lists_.push_back(opts);
     }
-    return inner_->list(opts);
+    return ForwardingObjectStore::list(opts);
   }
-  Status put(std::string_view key, std::string_view data, Deadline deadline) override {
-    return inner_->put(key, data, deadline);
-  }
-  std::string describe() const override { return inner_->describe(); }
 
   int suffix_reads(const std::string& key) {
     std::lock_guard<std::mutex> l(mu_);
@@ -96,7 +72,6 @@ class CountingStore final : public ObjectStore {
   uint64_t range_reads() const { return ranges_.load(); }
 
  private:
-  std::shared_ptr<ObjectStore> inner_;
   std::mutex mu_;
   std::map<std::string, int> suffix_reads_;
   std::vector<ListOptions> lists_;

@@ -16,61 +16,46 @@
 #include "core/metadata/listing_metadata_store.h"
 #include "core/read/log_reader.h"
 #include "core/read/watermark_notifier.h"
+#include "core/storage/forwarding_object_store.h"
 #include "core/storage/local_object_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace sh::read {
 namespace {
 
-namespace fs = std::filesystem;
 
 // Counts reads so tests can assert what crossed to storage.
-class CountingStore final : public ObjectStore {
+class CountingStore final : public ForwardingObjectStore {
  public:
-  explicit CountingStore(std::shared_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingObjectStore::ForwardingObjectStore;
   Result<RangeRead> get_range(std::string_view key, uint64_t offset, uint64_t length,
                               const ReadOptions& opts) override {
     ++ranges;
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
-    return inner_->get_range(key, offset, length, opts);
+    return ForwardingObjectStore::get_range(key, offset, length, opts);
   }
   Result<RangeRead> get_suffix(std::string_view key, uint64_t length,
                                const ReadOptions& opts) override {
     ++suffixes;
-    return inner_->get_suffix(key, length, opts);
-  }
-  Result<RangeRead> get(std::string_view key, const ReadOptions& opts) override {
-    return inner_->get(key, opts);
-  }
-  Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts) override {
-    return inner_->head(key, opts);
+    return ForwardingObjectStore::get_suffix(key, length, opts);
   }
   Result<ListPage> list(const ListOptions& opts) override {
     ++lists;
-    return inner_->list(opts);
+    return ForwardingObjectStore::list(opts);
   }
-  Status put(std::string_view key, std::string_view data, Deadline d) override {
-    return inner_->put(key, data, d);
-  }
-  std::string describe() const override { return inner_->describe(); }
 
   std::atomic<int> ranges{0}, suffixes{0}, lists{0}, delay_ms{0};
-
- private:
-  std::shared_ptr<ObjectStore> inner_;
 };
 
 class ReadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sh-read-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_.path().string();
     auto local = LocalObjectStore::open(dir_, true);
     ASSERT_TRUE(local.ok()) << local.error().to_string();
     store_ = std::make_shared<CountingStore>(*local);
     metadata_ = std::make_shared<ListingMetadataStore>(store_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Writes one segment of `records` (offsets as given) to topic/partition.
   void write_segment(const std::string& topic, int32_t partition, const std::vector<Record>& records,
@@ -111,6 +96,7 @@ class ReadTest : public ::testing::Test {
     return out;
   }
 
+  testing::ScratchDir scratch_{"sh-read-test"};
   std::string dir_;
   std::shared_ptr<CountingStore> store_;
   std::shared_ptr<MetadataStore> metadata_;

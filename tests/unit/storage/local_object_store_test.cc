@@ -1,4 +1,5 @@
 #include "core/storage/local_object_store.h"
+#include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -20,23 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A real temporary directory, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sh-storage-test-XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = fs::path(p);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = testing::ScratchDir;
 
 void write_file(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
