@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <mutex>
 
 #include "core/metadata/listing_metadata_store.h"
 #include "core/storage/local_object_store.h"
@@ -63,15 +65,17 @@ Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen)
 Result<std::shared_ptr<ObjectStore>> open_object_store(const std::string& url,
                                                        const s3::S3Options& s3_defaults,
                                                        const std::shared_ptr<prometheus::Registry>& registry,
-                                                       std::string* prefix) {
+                                                       std::string* prefix, std::string* bucket) {
   std::shared_ptr<ObjectStore> inner;
   prefix->clear();
+  if (bucket) bucket->clear();
   if (url.rfind("s3://", 0) == 0) {
     SH_ASSIGN_OR_RETURN(s3::S3Options opts, s3::parse_s3_url(url));
     // Flags and environment fill in everything but bucket and prefix.
     s3::S3Options merged = s3_defaults;
     merged.bucket = opts.bucket;
     *prefix = opts.prefix;
+    if (bucket) *bucket = opts.bucket;
     merged.prefix.clear();  // keys we pass are full keys inside the bucket
     s3::apply_aws_environment(&merged);
     SH_ASSIGN_OR_RETURN(inner, s3::make_s3_object_store(std::move(merged), registry,
@@ -91,12 +95,42 @@ Result<std::shared_ptr<ObjectStore>> open_object_store(const std::string& url,
       std::make_shared<MeteredObjectStore>(std::move(inner), std::make_shared<ObjectStoreMetrics>(*registry)));
 }
 
+read::BucketResolver s3_bucket_resolver(const s3::S3Options& s3_defaults,
+                                        const std::shared_ptr<prometheus::Registry>& registry,
+                                        std::shared_ptr<ObjectStore> configured,
+                                        std::string configured_bucket) {
+  struct Stores {
+    std::mutex mu;
+    std::map<std::string, std::shared_ptr<ObjectStore>> by_bucket;
+  };
+  auto stores = std::make_shared<Stores>();
+  stores->by_bucket[configured_bucket] = std::move(configured);
+  return [stores, s3_defaults, registry](const std::string& bucket)
+             -> Result<std::shared_ptr<ObjectStore>> {
+    std::lock_guard lock(stores->mu);
+    auto it = stores->by_bucket.find(bucket);
+    if (it != stores->by_bucket.end()) return it->second;
+    std::string ignored_prefix;
+    SH_ASSIGN_OR_RETURN(auto store, open_object_store("s3://" + bucket, s3_defaults, registry,
+                                                      &ignored_prefix));
+    stores->by_bucket[bucket] = store;
+    return store;
+  };
+}
+
 Result<Backends> open_backends(BackendConfig cfg,
                                const std::shared_ptr<prometheus::Registry>& registry,
                                const read::SegmentSourceOptions* source_opts) {
   Backends b;
-  SH_ASSIGN_OR_RETURN(b.store, open_object_store(cfg.store, cfg.s3, registry, &b.prefix));
-  if (source_opts) b.source = std::make_shared<read::SegmentSource>(b.store, *source_opts, *registry);
+  SH_ASSIGN_OR_RETURN(b.store,
+                      open_object_store(cfg.store, cfg.s3, registry, &b.prefix, &b.bucket));
+  if (source_opts) {
+    // A directory has no buckets: every segment is read from it. An S3 store reads
+    // segments of other buckets (PostgreSQL's s3_bucket) from those buckets.
+    read::BucketResolver resolver;
+    if (!b.bucket.empty()) resolver = s3_bucket_resolver(cfg.s3, registry, b.store, b.bucket);
+    b.source = std::make_shared<read::SegmentSource>(b.store, *source_opts, *registry, resolver);
+  }
   if (cfg.metadata == "listing" || cfg.metadata.empty()) {
     ListingOptions lo;
     lo.prefix = b.prefix;

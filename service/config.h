@@ -31,6 +31,7 @@ struct Backends {
   std::shared_ptr<ObjectStore> store;      // metered
   std::shared_ptr<MetadataStore> metadata;
   std::string prefix;                      // key prefix inside the store ("" or ends with '/')
+  std::string bucket;                      // S3 bucket of `store` ("" for a directory)
   // Footer and block caches over `store`; set when open_backends was given options.
   // The listing metadata store reads footers through it, so a footer is read once.
   std::shared_ptr<read::SegmentSource> source;
@@ -50,7 +51,14 @@ Result<Backends> open_backends(BackendConfig cfg,
 Result<std::shared_ptr<ObjectStore>> open_object_store(const std::string& url,
                                                        const s3::S3Options& s3_defaults,
                                                        const std::shared_ptr<prometheus::Registry>& registry,
-                                                       std::string* prefix);
+                                                       std::string* prefix, std::string* bucket = nullptr);
+
+// For an S3 store: opens (once) the store of any other bucket with the same
+// settings, so segments that metadata places in other buckets are read from there.
+read::BucketResolver s3_bucket_resolver(const s3::S3Options& s3_defaults,
+                                        const std::shared_ptr<prometheus::Registry>& registry,
+                                        std::shared_ptr<ObjectStore> configured,
+                                        std::string configured_bucket);
 
 // Gives every long option of `app` and its subcommands its environment twin.
 void apply_env_twins(CLI::App* app);

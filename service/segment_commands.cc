@@ -291,6 +291,7 @@ int run_segment_write(const SegmentWriteOptions& o, std::istream& in, std::ostre
     SH_RETURN_IF_ERROR(backends->store->put(key, bytes, Deadline::after(Millis(120000))));
     SegmentInfo si;
     si.key = key;
+    si.bucket = backends->bucket;
     si.base_offset = base;
     si.last_offset = last;
     si.record_count = count;

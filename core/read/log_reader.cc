@@ -130,12 +130,12 @@ Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t
                                               Deadline deadline) {
   for (const SegmentInfo& seg : snap.segments) {
     if (seg.max_timestamp && *seg.max_timestamp < ts) continue;  // skip without any I/O
-    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, deadline));
+    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, deadline, seg.bucket));
     if (meta->footer.max_timestamp < ts) continue;
     for (size_t b = meta->first_block_with_max_timestamp_at_least(ts); b < meta->index.size();
          ++b) {
       if (meta->index[b].max_timestamp < ts) continue;
-      SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, deadline));
+      SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, deadline, seg.bucket));
       uint32_t i = block->first_with_timestamp_at_least(ts);
       if (i < block->record_count()) return block->offset_at(i);
     }
@@ -177,9 +177,9 @@ Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
   bool done = false;
   for (size_t s = snap->segment_for_offset(offset); s < snap->segments.size() && !done; ++s) {
     const SegmentInfo& seg = snap->segments[s];
-    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, req.deadline));
+    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, req.deadline, seg.bucket));
     for (size_t b = meta->block_for_offset(offset); b < meta->index.size() && !done; ++b) {
-      SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, req.deadline));
+      SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, req.deadline, seg.bucket));
       bool used = false;
       for (uint32_t i = block->lower_bound(offset); i < block->record_count(); ++i) {
         const uint64_t size = block->record_size(i);

@@ -36,13 +36,24 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry, const std::string& ca
                   .Add({{"cache", cache}})) {}
 
 SegmentSource::SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOptions opts,
-                             prometheus::Registry& registry)
+                             prometheus::Registry& registry, BucketResolver resolver)
     : store_(std::move(store)),
+      resolver_(std::move(resolver)),
       opts_(opts),
       meta_cache_(opts.meta_cache_bytes),
       block_cache_(opts.block_cache_bytes),
       meta_metrics_(registry, "segment_footer"),
       block_metrics_(registry, "block") {}
+
+Result<ObjectStore*> SegmentSource::store_for(const std::string& bucket) {
+  if (bucket.empty() || !resolver_) return store_.get();
+  SH_ASSIGN_OR_RETURN(std::shared_ptr<ObjectStore> s, resolver_(bucket));
+  return s.get();  // the resolver keeps its stores alive
+}
+
+std::string SegmentSource::cache_name(const std::string& key, const std::string& bucket) {
+  return bucket.empty() ? key : "s3://" + bucket + "/" + key;
+}
 
 void SegmentSource::update_gauges() {
   meta_metrics_.bytes.Set(static_cast<double>(meta_cache_.usage()));
@@ -52,36 +63,39 @@ void SegmentSource::update_gauges() {
 }
 
 Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::meta(const std::string& key,
-                                                                       Deadline deadline) {
-  if (auto hit = meta_cache_.lookup(key)) {
+                                                                       Deadline deadline,
+                                                                       const std::string& bucket) {
+  const std::string name = cache_name(key, bucket);
+  if (auto hit = meta_cache_.lookup(name)) {
     meta_metrics_.hits.Increment();
     return hit;
   }
-  return meta_flight_.run(key, [&]() -> Result<MetaPtr> {
+  return meta_flight_.run(name, [&]() -> Result<MetaPtr> {
     // Another caller may have filled the cache while we queued.
-    if (auto hit = meta_cache_.lookup(key)) {
+    if (auto hit = meta_cache_.lookup(name)) {
       meta_metrics_.hits.Increment();
       return hit;
     }
     meta_metrics_.misses.Increment();
-    SH_ASSIGN_OR_RETURN(MetaPtr m, load_meta(key, deadline));
-    meta_cache_.insert(key, m, m->memory_charge());
+    SH_ASSIGN_OR_RETURN(ObjectStore * store, store_for(bucket));
+    SH_ASSIGN_OR_RETURN(MetaPtr m, load_meta(*store, key, deadline));
+    meta_cache_.insert(name, m, m->memory_charge());
     update_gauges();
     return m;
   });
 }
 
-Result<SegmentSource::MetaPtr> SegmentSource::load_meta(const std::string& key,
+Result<SegmentSource::MetaPtr> SegmentSource::load_meta(ObjectStore& store, const std::string& key,
                                                         Deadline deadline) {
   ReadOptions ro;
   ro.deadline = deadline;
-  SH_ASSIGN_OR_RETURN(RangeRead tail, store_->get_suffix(key, opts_.footer_read_bytes, ro));
+  SH_ASSIGN_OR_RETURN(RangeRead tail, store.get_suffix(key, opts_.footer_read_bytes, ro));
   SH_ASSIGN_OR_RETURN(format::TailParse parsed,
                       format::parse_tail(tail.data, tail.object_size, tail.etag, key));
   if (!parsed.meta) {
     // The index is larger than the first read: one more suffix read gets all of it.
     ro.if_match_etag = tail.etag.empty() ? std::nullopt : std::optional<std::string>(tail.etag);
-    SH_ASSIGN_OR_RETURN(RangeRead more, store_->get_suffix(key, parsed.need_suffix_bytes, ro));
+    SH_ASSIGN_OR_RETURN(RangeRead more, store.get_suffix(key, parsed.need_suffix_bytes, ro));
     SH_ASSIGN_OR_RETURN(parsed, format::parse_tail(more.data, more.object_size, more.etag, key));
     if (!parsed.meta) {
       return Error(Errc::kCorrupt, key + ": footer asks for " +
@@ -92,20 +106,22 @@ Result<SegmentSource::MetaPtr> SegmentSource::load_meta(const std::string& key,
   return std::make_shared<const format::SegmentMeta>(std::move(*parsed.meta));
 }
 
-Result<format::Compression> SegmentSource::compression_of(const std::string& key,
+Result<format::Compression> SegmentSource::compression_of(ObjectStore& store,
+                                                          const std::string& name,
+                                                          const std::string& key,
                                                           const format::SegmentMeta& meta,
                                                           Deadline deadline) {
   if (meta.header) return meta.header->compression;
   {
     std::lock_guard lock(compression_mu_);
-    auto it = compression_.find(key);
+    auto it = compression_.find(name);
     if (it != compression_.end()) return it->second;
   }
   ReadOptions ro;
   ro.deadline = deadline;
   if (!meta.etag.empty()) ro.if_match_etag = meta.etag;
   SH_ASSIGN_OR_RETURN(RangeRead head,
-                      store_->get_range(key, 0, format::SegmentHeader::kEncodedLength, ro));
+                      store.get_range(key, 0, format::SegmentHeader::kEncodedLength, ro));
   SH_ASSIGN_OR_RETURN(format::SegmentHeader header,
                       format::SegmentHeader::decode_from(head.data, key));
   if (header.base_offset != meta.footer.base_offset) {
@@ -115,14 +131,15 @@ Result<format::Compression> SegmentSource::compression_of(const std::string& key
                                      std::to_string(meta.footer.base_offset));
   }
   std::lock_guard lock(compression_mu_);
-  compression_[key] = header.compression;
+  compression_[name] = header.compression;
   return header.compression;
 }
 
 Result<std::shared_ptr<const format::DecodedBlock>> SegmentSource::block(
     const std::string& key, const format::SegmentMeta& meta, size_t block_index,
-    Deadline deadline) {
-  const std::string bkey = block_key(key, meta.index[block_index].handle.position);
+    Deadline deadline, const std::string& bucket) {
+  const std::string name = cache_name(key, bucket);
+  const std::string bkey = block_key(name, meta.index[block_index].handle.position);
   if (auto hit = block_cache_.lookup(bkey)) {
     block_metrics_.hits.Increment();
     return hit;
@@ -133,14 +150,17 @@ Result<std::shared_ptr<const format::DecodedBlock>> SegmentSource::block(
       return hit;
     }
     block_metrics_.misses.Increment();
-    SH_ASSIGN_OR_RETURN(BlockPtr b, load_block(key, meta, block_index, deadline));
+    SH_ASSIGN_OR_RETURN(ObjectStore * store, store_for(bucket));
+    SH_ASSIGN_OR_RETURN(BlockPtr b, load_block(*store, name, key, meta, block_index, deadline));
     block_cache_.insert(bkey, b, b->memory_charge());
     update_gauges();
     return b;
   });
 }
 
-Result<SegmentSource::BlockPtr> SegmentSource::load_block(const std::string& key,
+Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
+                                                          const std::string& name,
+                                                          const std::string& key,
                                                           const format::SegmentMeta& meta,
                                                           size_t block_index,
                                                           Deadline deadline) {
@@ -148,11 +168,11 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(const std::string& key
   ReadOptions ro;
   ro.deadline = deadline;
   if (!meta.etag.empty()) ro.if_match_etag = meta.etag;
-  auto stored = store_->get_range(key, entry.handle.position, entry.handle.size, ro);
+  auto stored = store.get_range(key, entry.handle.position, entry.handle.size, ro);
   if (!stored.ok()) {
     if (stored.error().code() == Errc::kPreconditionFailed ||
         stored.error().code() == Errc::kNotFound) {
-      invalidate(key);
+      invalidate_name(name);
     }
     return std::move(stored).error();
   }
@@ -160,26 +180,30 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(const std::string& key
   if (meta.header) compression = meta.header->compression;
   {
     std::lock_guard lock(compression_mu_);
-    auto it = compression_.find(key);
+    auto it = compression_.find(name);
     if (it != compression_.end()) compression = it->second;
   }
-  auto decoded = format::decode_block(stored->data, entry, compression, key);
+  auto decoded = format::decode_block(stored->data, entry, compression, name);
   if (!decoded.ok() && !compression && decoded.error().code() == Errc::kInvalidArgument) {
     // Equal stored and raw lengths: only the header can say whether it is LZ4.
-    SH_ASSIGN_OR_RETURN(format::Compression c, compression_of(key, meta, deadline));
-    decoded = format::decode_block(stored->data, entry, c, key);
+    SH_ASSIGN_OR_RETURN(format::Compression c, compression_of(store, name, key, meta, deadline));
+    decoded = format::decode_block(stored->data, entry, c, name);
   }
   return decoded;
 }
 
-void SegmentSource::invalidate(const std::string& key) {
-  if (auto m = meta_cache_.lookup(key)) {
-    for (const auto& e : m->index) block_cache_.erase(block_key(key, e.handle.position));
+void SegmentSource::invalidate(const std::string& key, const std::string& bucket) {
+  invalidate_name(cache_name(key, bucket));
+}
+
+void SegmentSource::invalidate_name(const std::string& name) {
+  if (auto m = meta_cache_.lookup(name)) {
+    for (const auto& e : m->index) block_cache_.erase(block_key(name, e.handle.position));
   }
-  meta_cache_.erase(key);
+  meta_cache_.erase(name);
   {
     std::lock_guard lock(compression_mu_);
-    compression_.erase(key);
+    compression_.erase(name);
   }
   update_gauges();
 }

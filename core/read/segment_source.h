@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,22 +41,30 @@ struct CacheMetrics {
   prometheus::Gauge& entries;
 };
 
+// Finds the store of a bucket other than the configured one (metadata may place
+// segments in several buckets). Called with a non-empty bucket name.
+using BucketResolver =
+    std::function<Result<std::shared_ptr<ObjectStore>>(const std::string& bucket)>;
+
 class SegmentSource {
  public:
+  // Without a resolver, every segment is read from `store` whatever its bucket.
   SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOptions opts,
-                prometheus::Registry& registry);
+                prometheus::Registry& registry, BucketResolver resolver = nullptr);
 
-  // Footer and index of the segment object `key`.
+  // Footer and index of the segment object `key` (in `bucket`; "" = the configured store).
   Result<std::shared_ptr<const format::SegmentMeta>> meta(const std::string& key,
-                                                          Deadline deadline);
+                                                          Deadline deadline,
+                                                          const std::string& bucket = {});
 
   // Block `block_index` of the segment (REQUIRES: block_index < meta.index.size()).
   Result<std::shared_ptr<const format::DecodedBlock>> block(const std::string& key,
                                                             const format::SegmentMeta& meta,
-                                                            size_t block_index, Deadline deadline);
+                                                            size_t block_index, Deadline deadline,
+                                                            const std::string& bucket = {});
 
   // Forgets everything cached for `key` (the object changed or is gone).
-  void invalidate(const std::string& key);
+  void invalidate(const std::string& key, const std::string& bucket = {});
 
   ObjectStore& store() { return *store_; }
 
@@ -63,14 +72,22 @@ class SegmentSource {
   using MetaPtr = std::shared_ptr<const format::SegmentMeta>;
   using BlockPtr = std::shared_ptr<const format::DecodedBlock>;
 
-  Result<MetaPtr> load_meta(const std::string& key, Deadline deadline);
-  Result<BlockPtr> load_block(const std::string& key, const format::SegmentMeta& meta,
-                              size_t block_index, Deadline deadline);
-  Result<format::Compression> compression_of(const std::string& key,
+  // The store of `bucket`, and the name objects of it are cached under.
+  Result<ObjectStore*> store_for(const std::string& bucket);
+  static std::string cache_name(const std::string& key, const std::string& bucket);
+
+  Result<MetaPtr> load_meta(ObjectStore& store, const std::string& key, Deadline deadline);
+  Result<BlockPtr> load_block(ObjectStore& store, const std::string& name, const std::string& key,
+                              const format::SegmentMeta& meta, size_t block_index,
+                              Deadline deadline);
+  Result<format::Compression> compression_of(ObjectStore& store, const std::string& name,
+                                             const std::string& key,
                                              const format::SegmentMeta& meta, Deadline deadline);
+  void invalidate_name(const std::string& name);
   void update_gauges();
 
   std::shared_ptr<ObjectStore> store_;
+  BucketResolver resolver_;
   SegmentSourceOptions opts_;
   cache::LruCache<std::string, format::SegmentMeta> meta_cache_;
   cache::LruCache<std::string, format::DecodedBlock> block_cache_;

@@ -366,5 +366,85 @@ TEST_F(ReadTest, LongPollWakesOnNewSegmentAndTimesOut) {
   EXPECT_EQ(notifier.waiters(), 0u);
 }
 
+// Metadata as an independent writer could register it: segments in two buckets.
+class StaticMetadata final : public MetadataStore {
+ public:
+  std::vector<SegmentInfo> segments;
+  Result<std::vector<TopicInfo>> list_topics() override { return std::vector<TopicInfo>{}; }
+  Result<TopicInfo> get_topic(std::string_view) override { return TopicInfo{"t", 1, {0}}; }
+  Result<PartitionInfo> get_partition(std::string_view, int32_t p) override {
+    if (p != 0) return Error(Errc::kPartitionNotFound, "no partition");
+    return PartitionInfo{"t", 0, segments.front().base_offset, segments.back().last_offset + 1};
+  }
+  Result<std::vector<SegmentInfo>> list_segments(std::string_view, int32_t,
+                                                 std::optional<uint64_t> after) override {
+    std::vector<SegmentInfo> out;
+    for (const auto& s : segments) {
+      if (!after || s.base_offset > *after) out.push_back(s);
+    }
+    return out;
+  }
+  Status register_segment(std::string_view, int32_t, const SegmentInfo&) override { return {}; }
+  Result<std::vector<std::string>> list_groups() override { return std::vector<std::string>{}; }
+  Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view) override {
+    return Error(Errc::kGroupNotFound, "none");
+  }
+  Status commit_offsets(std::string_view, const std::vector<OffsetCommit>&) override { return {}; }
+  Status ping() override { return {}; }
+  std::string describe() const override { return "static"; }
+};
+
+TEST_F(ReadTest, SegmentsInAnotherBucketAreReadFromThatBucketNeverFromTheSameKeyHere) {
+  // The same key exists in both "buckets" (directories) with different records.
+  std::vector<Record> here, there;
+  for (uint64_t o = 0; o < 10; ++o) here.push_back(make(o, o));
+  for (uint64_t o = 0; o < 10; ++o) {
+    Record r = make(o, o);
+    r.value = "from-the-other-bucket-" + std::to_string(o);
+    there.push_back(r);
+  }
+  write_segment("t", 0, here);
+  testing::ScratchDir other_dir("sh-read-other-bucket");
+  auto other = LocalObjectStore::open(other_dir.path().string(), true);
+  ASSERT_TRUE(other.ok());
+  {
+    format::SegmentWriter w;
+    for (const auto& r : there) ASSERT_TRUE(w.add(r).ok());
+    auto bytes = w.finish();
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE((*other)->put(format::segment_key("", "t", 0, 0), *bytes, {}).ok());
+  }
+  auto meta = std::make_shared<StaticMetadata>();
+  SegmentInfo seg;
+  seg.key = format::segment_key("", "t", 0, 0);
+  seg.bucket = "other";
+  seg.base_offset = 0;
+  seg.last_offset = 9;
+  meta->segments = {seg};
+  std::vector<std::string> asked;
+  BucketResolver resolver = [&](const std::string& bucket) -> Result<std::shared_ptr<ObjectStore>> {
+    asked.push_back(bucket);
+    if (bucket == "other") return std::shared_ptr<ObjectStore>(*other);
+    return Error(Errc::kUnavailable, "unknown bucket " + bucket);
+  };
+  auto source = std::make_shared<SegmentSource>(store_, SegmentSourceOptions{}, registry_, resolver);
+  LogReader r(meta, source, LogReaderOptions{}, registry_);
+  ReadRequest req;
+  req.start = StartPosition::at(3);
+  req.max_records = 1;
+  auto got = r.read("t", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(records_of(*got).size(), 1u);
+  EXPECT_EQ(records_of(*got)[0].value, "from-the-other-bucket-3");
+  EXPECT_FALSE(asked.empty()) << "the resolver was consulted";
+  // The same key of the configured store is cached apart: both read right.
+  ASSERT_TRUE(source->meta(seg.key, {}).ok());
+  auto here_meta = source->meta(seg.key, {});
+  auto here_block = source->block(seg.key, **here_meta, 0, {});
+  ASSERT_TRUE(here_block.ok());
+  std::vector<HeaderView> scratch;
+  EXPECT_EQ((*here_block)->record(3, &scratch).value, here[3].value);
+}
+
 }  // namespace
 }  // namespace sh::read
