@@ -4,6 +4,7 @@
 // cold read costs are checked from the outside (HTTP, /metrics, the log).
 // Environment: S3_ENDPOINT, S3_ACCESS, S3_SECRET, S3_BUCKET; STREAMHOUSE_BIN
 // overrides the binary path.
+#include <algorithm>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -103,7 +104,10 @@ class Server {
          std::vector<std::string> extra_args = {})
       : port_(free_port()), log_(log_path) {
     std::vector<std::string> args = {binary(), "serve", "--store", store_url, "--listen",
-                                     "127.0.0.1:" + std::to_string(port_), "--s3-endpoint", env("S3_ENDPOINT")};
+                                     "127.0.0.1:" + std::to_string(port_)};
+    if (std::find(extra_args.begin(), extra_args.end(), "--s3-endpoint") == extra_args.end()) {
+      args.insert(args.end(), {"--s3-endpoint", env("S3_ENDPOINT")});
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_ = spawn(args, {"AWS_ACCESS_KEY_ID=" + env("S3_ACCESS"), "AWS_SECRET_ACCESS_KEY=" + secret,
                         "AWS_EC2_METADATA_DISABLED=true"},
@@ -326,6 +330,27 @@ TEST_F(RgwServeTest, MissingSegmentObjectIsAClearError) {
   EXPECT_GE(r.status, 500) << r.body;
   EXPECT_NE(r.body.find(victim), std::string::npos) << "the error must name the missing object: " << r.body;
   EXPECT_NE(r.body.find("NoSuchKey"), std::string::npos) << r.body;
+}
+
+TEST_F(RgwServeTest, StoppedServerGivesClear503WithinTheDeadline) {
+  // Nothing listens on this port: to a client, exactly a stopped S3 server.
+  const std::string dead = "http://127.0.0.1:" + std::to_string(free_port());
+  Server server(store_url(), env("S3_SECRET"), dir_ + "/serve-stopped.log",
+                {"--s3-endpoint", dead, "--request-timeout-ms", "2000"});
+  ASSERT_TRUE(server.wait_up()) << "the service must come up and report not ready: " << server.log();
+  auto ready = server.get("/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("\"object_store\":\"unavailable\""), std::string::npos) << ready.body;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = server.get("/topics/orders/partitions/0/records", {{"offset", "0"}});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(r.status == 503 || r.status == 504) << r.body;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.body;
+  EXPECT_TRUE(j["error_code"] == 50301 || j["error_code"] == 50401) << r.body;
+  EXPECT_NE(r.body.find(env("S3_BUCKET")), std::string::npos) << "the message names the bucket: " << r.body;
+  EXPECT_LT(took, std::chrono::seconds(6)) << "the request deadline bounds the wait";
+  EXPECT_EQ(server.log().find(env("S3_SECRET")), std::string::npos) << "secret in the log";
 }
 
 }  // namespace
