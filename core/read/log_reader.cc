@@ -36,7 +36,17 @@ ReadMetrics::ReadMetrics(prometheus::Registry& registry)
                        .Name("streamhouse_records_read_total")
                        .Help("Records read from segments")
                        .Register(registry)
-                       .Add({})) {}
+                       .Add({})),
+      indexed_partitions(prometheus::BuildGauge()
+                             .Name("streamhouse_segment_index_partitions")
+                             .Help("Partitions whose segment index is held in memory")
+                             .Register(registry)
+                             .Add({})),
+      index_evictions(prometheus::BuildCounter()
+                          .Name("streamhouse_segment_index_evictions_total")
+                          .Help("Partition indexes dropped to stay within max_indexed_partitions")
+                          .Register(registry)
+                          .Add({})) {}
 
 LogReader::LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
                      LogReaderOptions opts, prometheus::Registry& registry,
@@ -56,11 +66,25 @@ LogReader::LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<Se
 
 std::shared_ptr<SegmentIndex> LogReader::index_of(std::string_view topic, int32_t partition) {
   std::string key = index_key(topic, partition);
+  const SteadyTime now = clock_->now_steady();
   std::lock_guard lock(indexes_mu_);
   auto it = indexes_.find(key);
-  if (it != indexes_.end()) return it->second;
+  if (it != indexes_.end()) {
+    it->second->touch(now);
+    return it->second;
+  }
+  if (indexes_.size() >= std::max<size_t>(opts_.max_indexed_partitions, 1)) {
+    // Rare (only past the limit): drop the least recently used index.
+    auto victim = std::min_element(indexes_.begin(), indexes_.end(), [](const auto& a, const auto& b) {
+      return a.second->last_used_ms() < b.second->last_used_ms();
+    });
+    indexes_.erase(victim);
+    metrics_.index_evictions.Increment();
+  }
   auto idx = std::make_shared<SegmentIndex>(std::string(topic), partition);
+  idx->touch(now);
   indexes_.emplace(std::move(key), idx);
+  metrics_.indexed_partitions.Set(static_cast<double>(indexes_.size()));
   return idx;
 }
 
@@ -85,6 +109,7 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
     if (code == Errc::kTopicNotFound || code == Errc::kPartitionNotFound) {
       std::lock_guard lock(indexes_mu_);
       indexes_.erase(index_key(idx.topic(), idx.partition()));
+      metrics_.indexed_partitions.Set(static_cast<double>(indexes_.size()));
     }
     return refreshed;
   }

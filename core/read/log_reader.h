@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "core/clock.h"
@@ -64,6 +65,9 @@ struct LogReaderOptions {
   SegmentSourceOptions source;
   Millis index_ttl{5000};            // a partition's segment list is refreshed this often
   Millis tail_refresh_interval{500};  // reads at/after the high watermark refresh at most this often
+  // Partitions whose segment index is kept in memory; past this, the least
+  // recently used index is dropped (and reloaded on its next read).
+  size_t max_indexed_partitions = 10000;
 };
 
 struct ReadMetrics {
@@ -71,6 +75,8 @@ struct ReadMetrics {
   prometheus::Counter& index_refreshes;
   prometheus::Counter& index_refresh_errors;
   prometheus::Counter& records_read;
+  prometheus::Gauge& indexed_partitions;
+  prometheus::Counter& index_evictions;
 };
 
 class LogReader {

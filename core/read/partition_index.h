@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,13 @@ class SegmentIndex {
   // Current snapshot, or nullptr before the first successful load.
   std::shared_ptr<const IndexSnapshot> snapshot() const;
 
+  // When a reader last used this index (steady clock, ms) — for eviction.
+  void touch(SteadyTime now) {
+    last_used_ms_.store(std::chrono::duration_cast<Millis>(now.time_since_epoch()).count(),
+                        std::memory_order_relaxed);
+  }
+  int64_t last_used_ms() const { return last_used_ms_.load(std::memory_order_relaxed); }
+
   // Loads (first time) or refreshes incrementally. Concurrent callers share one
   // refresh: a caller that waited for another's refresh which finished after
   // `not_before` returns that result without querying again. *queried (optional)
@@ -59,6 +67,7 @@ class SegmentIndex {
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const IndexSnapshot> snapshot_;
   std::mutex refresh_mu_;  // one refresh at a time
+  std::atomic<int64_t> last_used_ms_{0};
 };
 
 }  // namespace sh::read

@@ -366,6 +366,29 @@ TEST_F(ReadTest, LongPollWakesOnNewSegmentAndTimesOut) {
   EXPECT_EQ(notifier.waiters(), 0u);
 }
 
+TEST_F(ReadTest, PartitionIndexesAreBoundedAndReloadAfterEviction) {
+  for (int32_t p = 0; p < 3; ++p) {
+    std::vector<Record> recs;
+    for (uint64_t o = 0; o < 5; ++o) recs.push_back(make(o, o));
+    write_segment("many", p, recs);
+  }
+  LogReaderOptions o;
+  o.max_indexed_partitions = 2;
+  LogReader r(metadata_, store_, o, registry_);
+  ReadRequest req;
+  req.start = StartPosition::at(2);
+  for (int round = 0; round < 2; ++round) {
+    for (int32_t p = 0; p < 3; ++p) {
+      auto got = r.read("many", p, req);
+      ASSERT_TRUE(got.ok()) << got.error().to_string();
+      EXPECT_EQ(got->records.size(), 3u) << "partition " << p << " round " << round;
+    }
+  }
+  int cached = 0;
+  for (int32_t p = 0; p < 3; ++p) cached += r.cached_index("many", p) != nullptr;
+  EXPECT_EQ(cached, 2) << "at most max_indexed_partitions indexes stay in memory";
+}
+
 // Metadata as an independent writer could register it: segments in two buckets.
 class StaticMetadata final : public MetadataStore {
  public:
