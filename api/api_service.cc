@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
 
 #include "api/assets.h"
 #include "api/json_writer.h"
@@ -262,6 +263,16 @@ void ApiService::finish(Context& ctx, HttpResponse response) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();
   metrics_.observe(ctx.route, method_label(ctx.request.method), response.status, seconds,
                    response.body.size());
+  // Access log (debug): the path holds no secrets; query strings are not logged.
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("{} {} {} {:.1f}ms {}B", method_label(ctx.request.method),
+                  ctx.request.path.substr(0, 256), response.status, seconds * 1000,
+                  response.body.size());
+  }
+  if (response.status >= 500) {
+    spdlog::warn("{} {} → {}: {}", method_label(ctx.request.method), ctx.request.path.substr(0, 256),
+                 response.status, response.body.substr(0, 512));
+  }
   ctx.responder.respond(std::move(response));
 }
 
@@ -441,6 +452,11 @@ void ApiService::read_records(std::shared_ptr<Context> ctx, const std::string& t
   }
 
   // Long-poll: wait, without holding this worker thread, for the watermark to move.
+  if (notifier_->waiters() >= opts_.max_long_polls) {
+    metrics_.long_polls.Add({{"outcome", "rejected"}}).Increment();
+    return fail({kOverloaded, "too many waiting long-polls (" + std::to_string(opts_.max_long_polls) +
+                                  "); retry later or poll with timeout_ms=0"});
+  }
   const uint64_t wait_offset = result->next_offset;
   auto empty = std::make_shared<read::ReadResult>(std::move(*result));
   read::ReadRequest again = req;

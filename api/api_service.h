@@ -28,6 +28,7 @@ struct ApiOptions {
   int64_t max_timeout_ms = 30000;
   int64_t request_timeout_ms = 10000;  // deadline for the storage work of one request
   std::string cors_origin;             // "" = no CORS headers; "*" or an origin
+  size_t max_long_polls = 10000;       // waiting long-polls beyond this get 429
 };
 
 class ApiService {

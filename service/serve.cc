@@ -41,6 +41,10 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
       ->capture_default_str();
   cmd->add_option("--cors-origin", o->cors_origin,
                   "Access-Control-Allow-Origin for browser dashboards ('*' or an origin)");
+  cmd->add_option("--max-long-polls", o->max_long_polls,
+                  "Long-polls allowed to wait at once; more get 429 with Retry-After")
+      ->check(CLI::Range(size_t{1}, size_t{10000000}))
+      ->capture_default_str();
   cmd->add_flag("--migrate", o->migrate, "Apply PostgreSQL migrations before serving");
   cmd->add_option("--log-format", o->log_format, "text or json")->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
@@ -93,6 +97,7 @@ int run_serve(const ServeOptions& o) {
   api::ApiOptions ao;
   ao.request_timeout_ms = o.request_timeout_ms;
   ao.cors_origin = o.cors_origin;
+  ao.max_long_polls = o.max_long_polls;
   auto service = std::make_shared<api::ApiService>(reader, backends->metadata, backends->store,
                                                    notifier, registry, ao);
 

@@ -25,6 +25,7 @@ struct ServeOptions {
   int64_t request_timeout_ms = 10000;
   int64_t drain_timeout_ms = 10000;
   std::string cors_origin;
+  size_t max_long_polls = 10000;
   bool migrate = false;
   std::string log_format = "text";
   std::string log_level = "info";

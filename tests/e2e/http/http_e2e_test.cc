@@ -357,6 +357,22 @@ TEST_F(HttpE2E, SegmentToolsRoundTripAndDetectCorruption) {
   EXPECT_NE(bad_line.err.find("line 2"), std::string::npos) << bad_line.err;
 }
 
+TEST_F(HttpE2E, TooManyLongPollsGet429WithRetryAfter) {
+  ServerProcess s({"--store", store_, "--max-long-polls", "1"});
+  ASSERT_GT(s.port(), 0);
+  auto first = std::async(std::launch::async, [&] {
+    return http_get(s.url("/topics/orders/partitions/0/records?offset=latest&timeout_ms=1500"));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto second = http_get(s.url("/topics/orders/partitions/0/records?offset=latest&timeout_ms=1500"));
+  EXPECT_EQ(second.status, 429) << second.body;
+  EXPECT_EQ(json::parse(second.body)["error_code"], 42900);
+  EXPECT_EQ(second.headers["retry-after"], "1");
+  auto plain = http_get(s.url("/topics/orders/partitions/0/records?offset=latest"));
+  EXPECT_EQ(plain.status, 200) << "a read that does not wait is not limited";
+  EXPECT_EQ(first.get().status, 200);
+}
+
 TEST_F(HttpE2E, ZZSigtermDrainsAndExitsZero) {
   // Last test of the suite (gtest runs them in order): uses its own server.
   ServerProcess s({"--store", store_});
