@@ -25,9 +25,9 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
                   "Memory for decoded blocks (LRU by bytes)")
       ->capture_default_str();
   cmd->add_option("--index-ttl-ms", o->index_ttl_ms,
-                  "How often a partition's segment list is refreshed from metadata")
-      ->check(CLI::Range(int64_t{10}, int64_t{3600000}))
-      ->capture_default_str();
+                  "How often a partition's segment list is refreshed from metadata "
+                  "(default: 5000 with listing metadata, 30000 with PostgreSQL)")
+      ->check(CLI::Range(int64_t{10}, int64_t{3600000}));
   cmd->add_option("--long-poll-interval-ms", o->long_poll_interval_ms,
                   "How often a partition with waiting long-polls is checked for new segments")
       ->check(CLI::Range(int64_t{10}, int64_t{60000}))
@@ -82,8 +82,10 @@ int run_serve(const ServeOptions& o) {
   auto registry = std::make_shared<prometheus::Registry>();
   read::LogReaderOptions ro;
   ro.source.block_cache_bytes = o.block_cache_bytes;
-  ro.index_ttl = Millis(o.index_ttl_ms);
-  ro.tail_refresh_interval = Millis(std::min<int64_t>(o.long_poll_interval_ms, o.index_ttl_ms));
+  const bool listing = o.backend.metadata == "listing" || o.backend.metadata.empty();
+  const int64_t ttl_ms = o.index_ttl_ms > 0 ? o.index_ttl_ms : (listing ? 5000 : 30000);
+  ro.index_ttl = Millis(ttl_ms);
+  ro.tail_refresh_interval = Millis(std::min<int64_t>(o.long_poll_interval_ms, ttl_ms));
   auto backends = open_backends(o.backend, registry, &ro.source);
   if (!backends.ok()) {
     spdlog::error("cannot open backends: {}", backends.error().message());

@@ -20,7 +20,7 @@ struct ServeOptions {
   unsigned threads = 4;
   unsigned max_connections = 4096;
   uint64_t block_cache_bytes = 256ull << 20;
-  int64_t index_ttl_ms = 5000;
+  int64_t index_ttl_ms = 0;  // 0 = 5000 with listing metadata, 30000 with PostgreSQL
   int64_t long_poll_interval_ms = 500;
   int64_t request_timeout_ms = 10000;
   int64_t drain_timeout_ms = 10000;
