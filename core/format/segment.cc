@@ -273,9 +273,11 @@ void Footer::encode_to(std::string* dst) const {
 Result<Footer> Footer::decode_from(std::string_view tail, uint64_t object_size,
                                    std::string_view object_name) {
   if (tail.size() > object_size) {
-    return invalid_argument(std::string(object_name) + ": tail of " +
-                            std::to_string(tail.size()) + " bytes is longer than the object (" +
-                            std::to_string(object_size) + " bytes)");
+    // The store contradicts itself about the object: its bytes cannot be trusted.
+    return Error(Errc::kBadResponse, std::string(object_name) + ": tail of " +
+                                         std::to_string(tail.size()) +
+                                         " bytes is longer than the object (" +
+                                         std::to_string(object_size) + " bytes)");
   }
   const uint64_t min_size = SegmentHeader::kEncodedLength + kEncodedLength;
   if (object_size < min_size || tail.size() < kEncodedLength) {
@@ -452,9 +454,11 @@ size_t SegmentMeta::memory_charge() const {
 Result<TailParse> parse_tail(std::string_view tail, uint64_t object_size, std::string_view etag,
                              std::string_view object_name) {
   if (tail.size() > object_size) {
-    return invalid_argument(std::string(object_name) + ": tail of " +
-                            std::to_string(tail.size()) + " bytes is longer than the object (" +
-                            std::to_string(object_size) + " bytes)");
+    // The store contradicts itself about the object: its bytes cannot be trusted.
+    return Error(Errc::kBadResponse, std::string(object_name) + ": tail of " +
+                                         std::to_string(tail.size()) +
+                                         " bytes is longer than the object (" +
+                                         std::to_string(object_size) + " bytes)");
   }
   TailParse out;
   if (tail.size() < Footer::kEncodedLength &&

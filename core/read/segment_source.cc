@@ -170,9 +170,17 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
   if (!meta.etag.empty()) ro.if_match_etag = meta.etag;
   auto stored = store.get_range(key, entry.handle.position, entry.handle.size, ro);
   if (!stored.ok()) {
-    if (stored.error().code() == Errc::kPreconditionFailed ||
-        stored.error().code() == Errc::kNotFound) {
+    const Errc code = stored.error().code();
+    if (code == Errc::kPreconditionFailed || code == Errc::kNotFound ||
+        code == Errc::kInvalidArgument) {
       invalidate_name(name);
+    }
+    if (code == Errc::kInvalidArgument) {
+      // The footer placed this block inside the object; the store says it is not
+      // there: the object is shorter than its own index (replaced or damaged).
+      return Error(Errc::kCorrupt, name + ": block at " + std::to_string(entry.handle.position) +
+                                       " is not inside the object: " +
+                                       stored.error().message());
     }
     return std::move(stored).error();
   }
