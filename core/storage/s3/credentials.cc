@@ -374,9 +374,16 @@ Result<Credentials> CachingCredentials::get(Deadline deadline) {
   if (cached_ && (!cached_->expiration_unix_ms || now < *cached_->expiration_unix_ms - refresh_before_ms_)) {
     return *cached_;
   }
+  const bool usable = cached_ && cached_->expiration_unix_ms && now < *cached_->expiration_unix_ms;
+  if (now < next_attempt_unix_ms_ && last_error_) {
+    if (usable) return *cached_;  // a refresh just failed: keep these for now
+    return *last_error_;
+  }
   auto fresh = provider_->fetch(deadline);
   if (!fresh.ok()) {
-    if (cached_ && cached_->expiration_unix_ms && now < *cached_->expiration_unix_ms) {
+    next_attempt_unix_ms_ = now + kFailureCooldownMs;
+    last_error_ = fresh.error();
+    if (usable) {
       spdlog::warn("S3 credentials refresh failed, keeping current ones until they expire: {}",
                    fresh.error().message());
       return *cached_;
@@ -388,6 +395,8 @@ Result<Credentials> CachingCredentials::get(Deadline deadline) {
     return Error(Errc::kPermissionDenied,
                  std::string("credentials from ") + fresh->provider + " are already expired", false);
   }
+  next_attempt_unix_ms_ = 0;
+  last_error_.reset();
   cached_ = std::move(fresh).value();
   spdlog::info("S3 credentials from {} (access key {}){}", cached_->provider,
                cached_->redacted_key_id(), cached_->session_token.empty() ? "" : ", temporary");
@@ -398,6 +407,8 @@ Result<Credentials> CachingCredentials::get(Deadline deadline) {
 void CachingCredentials::invalidate() {
   std::lock_guard<std::mutex> lock(mu_);
   cached_.reset();
+  next_attempt_unix_ms_ = 0;
+  last_error_.reset();
 }
 
 }  // namespace sh::s3

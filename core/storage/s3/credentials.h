@@ -140,6 +140,11 @@ class CachingCredentials {
   int64_t refresh_before_ms_;
   std::mutex mu_;
   std::optional<Credentials> cached_;  // guarded by mu_
+  // After a failed lookup, the next one waits this long: a host without
+  // credentials must not ask IMDS (and wait for its timeout) on every operation.
+  static constexpr int64_t kFailureCooldownMs = 2000;
+  int64_t next_attempt_unix_ms_ = 0;  // guarded by mu_
+  std::optional<Error> last_error_;   // guarded by mu_
 };
 
 }  // namespace sh::s3

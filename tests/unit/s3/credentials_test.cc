@@ -236,6 +236,25 @@ class CountingProvider final : public CredentialsProvider {
   std::shared_ptr<ManualClock> clock_;
 };
 
+TEST(CachingCredentials, FailedLookupIsNotRepeatedForEveryOperation) {
+  auto clock = std::make_shared<ManualClock>(1'700'000'000'000);
+  auto provider = std::make_unique<CountingProvider>(clock);
+  CountingProvider* raw = provider.get();
+  raw->fail = true;
+  CachingCredentials cache(std::move(provider), clock);
+  for (int i = 0; i < 50; ++i) {
+    auto c = cache.get({});
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().code(), Errc::kUnavailable) << "the lookup's own error is kept";
+  }
+  EXPECT_EQ(raw->calls, 1) << "50 operations within the cooldown cost one lookup";
+  clock->advance(Millis(2100));
+  raw->fail = false;
+  auto c = cache.get({});
+  ASSERT_TRUE(c.ok()) << "after the cooldown the chain is asked again";
+  EXPECT_EQ(raw->calls, 2);
+}
+
 TEST(CachingCredentials, RefreshesBeforeExpiryAndKeepsOldOnesOnFailure) {
   auto clock = std::make_shared<ManualClock>(1'700'000'000'000);
   auto provider = std::make_unique<CountingProvider>(clock);
