@@ -65,6 +65,38 @@ Error bad_response(const std::string& what, const std::string& m, bool retryable
   return Error(Errc::kBadResponse, what + ": " + m, retryable);
 }
 
+// A 206 answer's Content-Range, checked to have a total size and to announce
+// exactly the body received (a short body is retryable: the transfer was cut).
+Result<ContentRange> checked_content_range(const std::string& what, const HttpResponse& r) {
+  auto cr = parse_content_range(r.header("content-range"));
+  if (!cr || !cr->total) return bad_response(what, "missing or malformed Content-Range");
+  const uint64_t announced = cr->last - cr->first + 1;
+  if (r.body.size() != announced) {
+    return bad_response(what, "body has " + std::to_string(r.body.size()) +
+                                  " bytes, Content-Range announces " + std::to_string(announced),
+                        /*retryable=*/true);
+  }
+  return *cr;
+}
+
+// The object read must still be the version the caller pinned.
+Status check_pinned_etag(const std::string& what, const HttpResponse& r, const ReadOptions& opts) {
+  if (!opts.if_match_etag) return ok_status();
+  auto etag = r.header("etag");
+  if (etag && *etag != *opts.if_match_etag) {
+    return Error(Errc::kPreconditionFailed, what + ": object changed (ETag differs)", false);
+  }
+  return ok_status();
+}
+
+RangeRead to_range_read(HttpResponse&& resp, uint64_t object_size) {
+  RangeRead out;
+  out.etag = resp.header("etag").value_or("");
+  out.data = std::move(resp.body);
+  out.object_size = object_size;
+  return out;
+}
+
 bool valid_bucket_name(std::string_view b) {
   if (b.empty() || b.size() > 255) return false;
   for (char c : b) {
@@ -296,40 +328,25 @@ Result<RangeRead> S3ObjectStore::get_range(std::string_view key, uint64_t offset
     if (r.status != 206) {
       return bad_response(op.what, "expected 206 Partial Content, got HTTP " + std::to_string(r.status));
     }
-    auto cr = parse_content_range(r.header("content-range"));
-    if (!cr || !cr->total) return bad_response(op.what, "missing or malformed Content-Range");
-    const uint64_t announced = cr->last - cr->first + 1;
-    if (r.body.size() != announced) {
-      return bad_response(op.what, "body has " + std::to_string(r.body.size()) +
-                                       " bytes, Content-Range announces " + std::to_string(announced),
-                          /*retryable=*/true);
-    }
-    if (cr->first != offset || announced != length) {
-      if (range.end() > *cr->total) {
+    SH_ASSIGN_OR_RETURN(ContentRange cr, checked_content_range(op.what, r));
+    const uint64_t announced = cr.last - cr.first + 1;
+    if (cr.first != offset || announced != length) {
+      if (range.end() > *cr.total) {
         return Error(Errc::kInvalidArgument,
                      op.what + ": range runs past the end of the object (size " +
-                         std::to_string(*cr->total) + ")",
+                         std::to_string(*cr.total) + ")",
                      false);
       }
       return bad_response(op.what, "asked for " + std::to_string(length) + " bytes at " +
                                        std::to_string(offset) + ", got " + std::to_string(announced) +
-                                       " at " + std::to_string(cr->first));
+                                       " at " + std::to_string(cr.first));
     }
-    if (opts.if_match_etag) {
-      auto etag = r.header("etag");
-      if (etag && *etag != *opts.if_match_etag) {
-        return Error(Errc::kPreconditionFailed, op.what + ": object changed (ETag differs)", false);
-      }
-    }
-    object_size = *cr->total;
+    SH_RETURN_IF_ERROR(check_pinned_etag(op.what, r, opts));
+    object_size = *cr.total;
     return ok_status();
   };
   SH_ASSIGN_OR_RETURN(HttpResponse resp, execute(op));
-  RangeRead out;
-  out.etag = resp.header("etag").value_or("");
-  out.data = std::move(resp.body);
-  out.object_size = object_size;
-  return out;
+  return to_range_read(std::move(resp), object_size);
 }
 
 Result<RangeRead> S3ObjectStore::get_suffix(std::string_view key, uint64_t length,
@@ -352,29 +369,17 @@ Result<RangeRead> S3ObjectStore::get_suffix(std::string_view key, uint64_t lengt
       }
       object_size = r.body.size();
     } else if (r.status == 206) {
-      auto cr = parse_content_range(r.header("content-range"));
-      if (!cr || !cr->total) return bad_response(op.what, "missing or malformed Content-Range");
-      const uint64_t announced = cr->last - cr->first + 1;
-      if (r.body.size() != announced) {
-        return bad_response(op.what, "body has " + std::to_string(r.body.size()) +
-                                         " bytes, Content-Range announces " + std::to_string(announced),
-                            true);
-      }
-      if (cr->last + 1 != *cr->total || announced != std::min(length, *cr->total)) {
+      SH_ASSIGN_OR_RETURN(ContentRange cr, checked_content_range(op.what, r));
+      const uint64_t announced = cr.last - cr.first + 1;
+      if (cr.last + 1 != *cr.total || announced != std::min(length, *cr.total)) {
         return bad_response(op.what, "Content-Range " + *r.header("content-range") +
                                          " is not the last " + std::to_string(length) + " bytes");
       }
-      object_size = *cr->total;
+      object_size = *cr.total;
     } else {
       return bad_response(op.what, "unexpected HTTP " + std::to_string(r.status));
     }
-    if (opts.if_match_etag) {
-      auto etag = r.header("etag");
-      if (etag && *etag != *opts.if_match_etag) {
-        return Error(Errc::kPreconditionFailed, op.what + ": object changed (ETag differs)", false);
-      }
-    }
-    return ok_status();
+    return check_pinned_etag(op.what, r, opts);
   };
   auto resp = execute(op);
   if (!resp.ok()) {
@@ -385,11 +390,7 @@ Result<RangeRead> S3ObjectStore::get_suffix(std::string_view key, uint64_t lengt
     }
     return std::move(resp).error();
   }
-  RangeRead out;
-  out.etag = resp->header("etag").value_or("");
-  out.data = std::move(resp->body);
-  out.object_size = object_size;
-  return out;
+  return to_range_read(std::move(resp).value(), object_size);
 }
 
 Result<RangeRead> S3ObjectStore::get(std::string_view key, const ReadOptions& opts) {
@@ -410,14 +411,11 @@ Result<RangeRead> S3ObjectStore::get(std::string_view key, const ReadOptions& op
                                          " bytes, Content-Length announces " + *cl, true);
       }
     }
-    return ok_status();
+    return check_pinned_etag(op.what, r, opts);
   };
   SH_ASSIGN_OR_RETURN(HttpResponse resp, execute(op));
-  RangeRead out;
-  out.etag = resp.header("etag").value_or("");
-  out.object_size = resp.body.size();
-  out.data = std::move(resp.body);
-  return out;
+  const uint64_t size = resp.body.size();
+  return to_range_read(std::move(resp), size);
 }
 
 Result<ObjectInfo> S3ObjectStore::head(std::string_view key, const ReadOptions& opts) {
