@@ -173,12 +173,4 @@ HttpResult http_get(const std::string& url, const std::vector<std::string>& head
   return http_request("GET", url, "", headers, timeout_ms);
 }
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/sh-e2e-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() { std::filesystem::remove_all(path_); }
-
 }  // namespace sh::testing

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace sh::testing {
 
 // Path of the built binary (SH_BINARY_DIR/service/streamhouse).
@@ -57,14 +59,15 @@ HttpResult http_request(const std::string& method, const std::string& url,
                         const std::string& body = "",
                         const std::vector<std::string>& headers = {}, long timeout_ms = 20000);
 
-// A fresh temporary directory, removed on destruction.
+// A fresh temporary directory, removed on destruction; path() as a string for
+// building command lines.
 class TempDir {
  public:
-  TempDir();
-  ~TempDir();
+  TempDir() : path_(dir_.path().string()) {}
   const std::string& path() const { return path_; }
 
  private:
+  ScratchDir dir_{"sh-e2e"};
   std::string path_;
 };
 
