@@ -178,7 +178,23 @@ Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
       req.start.kind == StartPosition::Kind::kLatest) {
     SH_ASSIGN_OR_RETURN(snap, current(*idx, true));
   }
+  auto result = read_snapshot(*snap, req);
+  if (!result.ok() && result.error().code() == Errc::kNotFound) {
+    // A segment the index names is gone (retention or compaction moved the log
+    // start): reload the partition's index once and answer from what is there now.
+    metrics_.index_refreshes.Increment();
+    auto reloaded = idx->reload(*metadata_, *clock_);
+    if (!reloaded.ok()) {
+      metrics_.index_refresh_errors.Increment();
+      return result;
+    }
+    result = read_snapshot(**reloaded, req);
+  }
+  return result;
+}
 
+Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const ReadRequest& req) {
+  const IndexSnapshot* snap = &snapshot;
   uint64_t offset = 0;
   switch (req.start.kind) {
     case StartPosition::Kind::kEarliest: offset = snap->log_start_offset; break;

@@ -111,6 +111,7 @@ class LogReader {
  private:
   std::shared_ptr<SegmentIndex> index_of(std::string_view topic, int32_t partition);
   Result<std::shared_ptr<const IndexSnapshot>> current(SegmentIndex& idx, bool want_tail);
+  Result<ReadResult> read_snapshot(const IndexSnapshot& snap, const ReadRequest& req);
   Result<uint64_t> resolve_timestamp(const IndexSnapshot& snap, int64_t ts, Deadline deadline);
 
   std::shared_ptr<MetadataStore> metadata_;

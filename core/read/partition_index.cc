@@ -38,11 +38,21 @@ Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore
   auto current = snapshot();
   if (current && current->refreshed_at >= not_before) return current;  // someone just did it
   if (queried) *queried = true;
+  return load_locked(metadata, clock, std::move(current));
+}
 
+Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::reload(MetadataStore& metadata,
+                                                                  const Clock& clock) {
+  std::lock_guard refresh_lock(refresh_mu_);
+  return load_locked(metadata, clock, nullptr);
+}
+
+Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::load_locked(
+    MetadataStore& metadata, const Clock& clock, std::shared_ptr<const IndexSnapshot> current) {
   const SteadyTime started = clock.now_steady();
   auto next = std::make_shared<IndexSnapshot>();
   if (!current) {
-    // First load: the partition must exist (names the missing topic or partition).
+    // Full load: the partition must exist (names the missing topic or partition).
     SH_ASSIGN_OR_RETURN(PartitionInfo info, metadata.get_partition(topic_, partition_));
     SH_ASSIGN_OR_RETURN(next->segments, metadata.list_segments(topic_, partition_, std::nullopt));
     next->log_start_offset = info.log_start_offset;
@@ -61,6 +71,9 @@ Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore
   }
   std::sort(next->segments.begin(), next->segments.end(),
             [](const SegmentInfo& a, const SegmentInfo& b) { return a.base_offset < b.base_offset; });
+  // Segments wholly below the log start (retention moved it) are not served.
+  std::erase_if(next->segments,
+                [&](const SegmentInfo& s) { return s.last_offset < next->log_start_offset; });
   if (!next->segments.empty()) {
     next->log_start_offset = std::max(next->log_start_offset, next->segments.front().base_offset);
     next->high_watermark = next->segments.back().last_offset + 1;

@@ -61,7 +61,16 @@ class SegmentIndex {
                                                        SteadyTime not_before,
                                                        bool* queried = nullptr, bool wait = true);
 
+  // Reloads everything from the metadata store (after a segment it named
+  // vanished: retention or compaction moved the log start).
+  Result<std::shared_ptr<const IndexSnapshot>> reload(MetadataStore& metadata, const Clock& clock);
+
  private:
+  // REQUIRES: refresh_mu_ held. `base` = snapshot to extend incrementally, or nullptr to load all.
+  Result<std::shared_ptr<const IndexSnapshot>> load_locked(MetadataStore& metadata,
+                                                           const Clock& clock,
+                                                           std::shared_ptr<const IndexSnapshot> base);
+
   const std::string topic_;
   const int32_t partition_;
   mutable std::mutex snapshot_mu_;

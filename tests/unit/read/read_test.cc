@@ -366,6 +366,32 @@ TEST_F(ReadTest, LongPollWakesOnNewSegmentAndTimesOut) {
   EXPECT_EQ(notifier.waiters(), 0u);
 }
 
+TEST_F(ReadTest, SegmentRemovedByRetentionGives416WithTheNewLogStartNotA502) {
+  std::vector<Record> a, b;
+  for (uint64_t o = 0; o < 10; ++o) a.push_back(make(o, o));
+  for (uint64_t o = 10; o < 20; ++o) b.push_back(make(o, o));
+  write_segment("ret", 0, a);
+  write_segment("ret", 0, b);
+  auto r = reader(Millis(3600'000));  // the TTL never expires here: only the miss can tell
+  ReadRequest req;
+  req.start = StartPosition::at(0);
+  ASSERT_TRUE(r->read("ret", 0, req).ok());
+  r->source().invalidate(format::segment_key("", "ret", 0, 0));
+  std::filesystem::remove(dir_ + "/" + format::segment_key("", "ret", 0, 0));  // retention
+
+  req.start = StartPosition::at(3);
+  auto gone = r->read("ret", 0, req);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code(), Errc::kOffsetOutOfRange) << gone.error().to_string();
+  auto info = r->partition_info("ret", 0);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->log_start_offset, 10u) << "the index was reloaded after the miss";
+  req.start = StartPosition::earliest();
+  auto rest = r->read("ret", 0, req);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->records.front().offset(), 10u);
+}
+
 TEST_F(ReadTest, PartitionIndexesAreBoundedAndReloadAfterEviction) {
   for (int32_t p = 0; p < 3; ++p) {
     std::vector<Record> recs;
