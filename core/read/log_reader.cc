@@ -180,15 +180,18 @@ Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
   }
   auto result = read_snapshot(*snap, req);
   if (!result.ok() && result.error().code() == Errc::kNotFound) {
-    // A segment the index names is gone (retention or compaction moved the log
-    // start): reload the partition's index once and answer from what is there now.
+    // A segment the index names is gone. If retention moved the log start past it,
+    // answer from the reloaded index (416 below the new start). A segment missing
+    // from the middle of the log stays an error: never skip records silently.
     metrics_.index_refreshes.Increment();
-    auto reloaded = idx->reload(*metadata_, *clock_);
+    auto reloaded = idx->reload_after_missing_segment(*metadata_, *clock_);
     if (!reloaded.ok()) {
       metrics_.index_refresh_errors.Increment();
       return result;
     }
-    result = read_snapshot(**reloaded, req);
+    if ((*reloaded)->log_start_offset > snap->log_start_offset) {
+      result = read_snapshot(**reloaded, req);
+    }
   }
   return result;
 }

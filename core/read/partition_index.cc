@@ -38,13 +38,23 @@ Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore
   auto current = snapshot();
   if (current && current->refreshed_at >= not_before) return current;  // someone just did it
   if (queried) *queried = true;
-  return load_locked(metadata, clock, std::move(current));
+  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, std::move(current)));
+  publish(next);
+  return next;
 }
 
-Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::reload(MetadataStore& metadata,
-                                                                  const Clock& clock) {
+Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::reload_after_missing_segment(
+    MetadataStore& metadata, const Clock& clock) {
   std::lock_guard refresh_lock(refresh_mu_);
-  return load_locked(metadata, clock, nullptr);
+  auto current = snapshot();
+  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, nullptr));
+  if (!current || next->log_start_offset > current->log_start_offset) publish(next);
+  return next;
+}
+
+void SegmentIndex::publish(std::shared_ptr<const IndexSnapshot> snap) {
+  std::lock_guard lock(snapshot_mu_);
+  snapshot_ = std::move(snap);
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::load_locked(
@@ -83,10 +93,7 @@ Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::load_locked(
   for (const auto& s : next->segments) next->size_bytes += s.size_bytes;
   next->refreshed_at = started;
 
-  std::shared_ptr<const IndexSnapshot> published = std::move(next);
-  std::lock_guard lock(snapshot_mu_);
-  snapshot_ = published;
-  return published;
+  return std::shared_ptr<const IndexSnapshot>(std::move(next));
 }
 
 }  // namespace sh::read

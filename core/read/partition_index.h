@@ -61,15 +61,20 @@ class SegmentIndex {
                                                        SteadyTime not_before,
                                                        bool* queried = nullptr, bool wait = true);
 
-  // Reloads everything from the metadata store (after a segment it named
-  // vanished: retention or compaction moved the log start).
-  Result<std::shared_ptr<const IndexSnapshot>> reload(MetadataStore& metadata, const Clock& clock);
+  // After a segment the index named vanished: loads everything again and
+  // publishes it only if the log start moved (retention). A segment missing from
+  // the middle is not a reason to forget it: the current snapshot stays.
+  // Returns the freshly loaded snapshot either way.
+  Result<std::shared_ptr<const IndexSnapshot>> reload_after_missing_segment(MetadataStore& metadata,
+                                                                           const Clock& clock);
 
  private:
-  // REQUIRES: refresh_mu_ held. `base` = snapshot to extend incrementally, or nullptr to load all.
+  // REQUIRES: refresh_mu_ held. `base` = snapshot to extend incrementally, or nullptr
+  // to load all. Does not publish.
   Result<std::shared_ptr<const IndexSnapshot>> load_locked(MetadataStore& metadata,
                                                            const Clock& clock,
                                                            std::shared_ptr<const IndexSnapshot> base);
+  void publish(std::shared_ptr<const IndexSnapshot> snap);
 
   const std::string topic_;
   const int32_t partition_;

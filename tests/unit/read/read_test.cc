@@ -392,6 +392,27 @@ TEST_F(ReadTest, SegmentRemovedByRetentionGives416WithTheNewLogStartNotA502) {
   EXPECT_EQ(rest->records.front().offset(), 10u);
 }
 
+TEST_F(ReadTest, SegmentMissingFromTheMiddleIsAnErrorNotASilentGap) {
+  for (uint64_t base : {0, 10, 20}) {
+    std::vector<Record> recs;
+    for (uint64_t o = base; o < base + 10; ++o) recs.push_back(make(o, o));
+    write_segment("hole", 0, recs);
+  }
+  auto r = reader(Millis(3600'000));
+  ASSERT_TRUE(r->partition_info("hole", 0).ok());
+  const std::string middle = format::segment_key("", "hole", 0, 10);
+  std::filesystem::remove(dir_ + "/" + middle);
+  ReadRequest req;
+  req.start = StartPosition::at(12);
+  auto got = r->read("hole", 0, req);
+  ASSERT_FALSE(got.ok()) << "records 12..19 vanished: the read must not jump to 20";
+  EXPECT_EQ(got.error().code(), Errc::kNotFound);
+  EXPECT_NE(got.error().message().find(middle), std::string::npos) << got.error().message();
+  got = r->read("hole", 0, req);
+  ASSERT_FALSE(got.ok()) << "and not on the next read either";
+  EXPECT_EQ(got.error().code(), Errc::kNotFound);
+}
+
 TEST_F(ReadTest, PartitionIndexesAreBoundedAndReloadAfterEviction) {
   for (int32_t p = 0; p < 3; ++p) {
     std::vector<Record> recs;
