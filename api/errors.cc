@@ -1,6 +1,7 @@
 #include "api/errors.h"
 
 #include "api/json_writer.h"
+#include "core/text/utf8.h"
 
 namespace sh::api {
 
@@ -36,7 +37,7 @@ HttpResponse json_error(int error_code, const std::string& message, std::string 
   r.body.reserve(64 + message.size());
   JsonWriter w(&r.body);
   w.ch('{').key("error_code").number(static_cast<int64_t>(error_code)).ch(',').key("message");
-  if (is_valid_utf8(message)) {
+  if (text::valid_utf8(message)) {
     w.string(message);
   } else {
     w.string("(message not valid UTF-8)");

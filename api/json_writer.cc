@@ -7,52 +7,6 @@
 
 namespace sh::api {
 
-bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    // Fast path: 8 ASCII bytes at a time.
-    if (end - p >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      if ((w & 0x8080808080808080ULL) == 0) {
-        p += 8;
-        continue;
-      }
-    }
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-      if (c < 0xC2) return false;  // overlong
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-      if (c > 0xF4) return false;
-    } else {
-      return false;
-    }
-    if (end - p <= n) return false;
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
-    if (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
-    p += n + 1;
-  }
-  return true;
-}
-
 namespace {
 
 // Recursive-descent validator over [p, end); each function advances p past
@@ -175,38 +129,6 @@ class JsonValidator {
 }  // namespace
 
 bool is_json_text(std::string_view s) { return JsonValidator(s.data(), s.data() + s.size()).text(); }
-
-void append_base64(std::string* out, std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t n = bytes.size();
-  size_t start = out->size();
-  out->resize(start + (n + 2) / 3 * 4);
-  char* o = out->data() + start;
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
-    *o++ = kAlphabet[(v >> 18) & 63];
-    *o++ = kAlphabet[(v >> 12) & 63];
-    *o++ = kAlphabet[(v >> 6) & 63];
-    *o++ = kAlphabet[v & 63];
-  }
-  if (i < n) {
-    uint32_t v = p[i] << 16;
-    if (i + 1 < n) v |= p[i + 1] << 8;
-    *o++ = kAlphabet[(v >> 18) & 63];
-    *o++ = kAlphabet[(v >> 12) & 63];
-    *o++ = (i + 1 < n) ? kAlphabet[(v >> 6) & 63] : '=';
-    *o++ = '=';
-  }
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  append_base64(&out, bytes);
-  return out;
-}
 
 JsonWriter& JsonWriter::string(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

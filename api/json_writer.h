@@ -3,26 +3,21 @@
 //
 // The writer does not track structure: callers emit '{', ',' and keys in order.
 // String values are escaped per RFC 8259; bytes that are not valid UTF-8 must be
-// checked with is_valid_utf8() first and sent base64-encoded instead.
+// checked with text::valid_utf8() first and sent base64-encoded instead.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace sh::api {
+#include "core/text/base64.h"
 
-// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool is_valid_utf8(std::string_view s);
+namespace sh::api {
 
 // True if `s` is exactly one JSON value (RFC 8259) with optional surrounding
 // whitespace; nesting deeper than 256 is rejected. Does not allocate.
-// REQUIRES: is_valid_utf8(s) (string contents are not re-checked for UTF-8).
+// REQUIRES: text::valid_utf8(s) (string contents are not re-checked for UTF-8).
 bool is_json_text(std::string_view s);
-
-// Standard base64 (RFC 4648, with padding).
-void append_base64(std::string* out, std::string_view bytes);
-std::string base64_encode(std::string_view bytes);
 
 class JsonWriter {
  public:
@@ -43,12 +38,12 @@ class JsonWriter {
     out_->append("\":", 2);
     return *this;
   }
-  // A JSON string; REQUIRES: is_valid_utf8(s).
+  // A JSON string; REQUIRES: text::valid_utf8(s).
   JsonWriter& string(std::string_view s);
   // A JSON string holding base64 of `bytes`.
   JsonWriter& base64(std::string_view bytes) {
     out_->push_back('"');
-    append_base64(out_, bytes);
+    text::append_base64(out_, bytes);
     out_->push_back('"');
     return *this;
   }

@@ -1,6 +1,7 @@
 #include "api/records_json.h"
 
 #include "api/json_writer.h"
+#include "core/text/utf8.h"
 
 namespace sh::api {
 namespace {
@@ -17,7 +18,7 @@ std::string_view write_bytes(JsonWriter& w, std::optional<std::string_view> v, R
     w.base64(*v);
     return "";
   }
-  if (!is_valid_utf8(*v)) {
+  if (!text::valid_utf8(*v)) {
     w.base64(*v);
     return "base64";
   }

@@ -17,6 +17,8 @@
 #include "api/records_json.h"
 #include "bench/read/bench_data.h"
 #include "core/format/segment.h"
+#include "core/text/base64.h"
+#include "core/text/utf8.h"
 
 namespace sh::bench {
 namespace {
@@ -70,10 +72,10 @@ const RecordsFixture& fixture() {
 json bytes_to_dom(std::optional<std::string_view> v, RecordFormat fmt, bool allow_json,
                   json* record, const char* encoding_field) {
   if (!v) return nullptr;
-  if (fmt == RecordFormat::kBase64) return api::base64_encode(*v);
-  if (!api::is_valid_utf8(*v)) {
+  if (fmt == RecordFormat::kBase64) return text::base64_encode(*v);
+  if (!text::valid_utf8(*v)) {
     (*record)[encoding_field] = "base64";
-    return api::base64_encode(*v);
+    return text::base64_encode(*v);
   }
   if (allow_json && fmt == RecordFormat::kJson) {
     json parsed = json::parse(v->begin(), v->end(), nullptr, /*allow_exceptions=*/false);

@@ -12,6 +12,7 @@
 
 #include "core/format/coding.h"
 #include "core/format/crc32c.h"
+#include "core/text/utf8.h"
 
 namespace sh::format {
 namespace {
@@ -58,41 +59,6 @@ int64_t wrapping_sub(int64_t a, int64_t b) {
 }
 int64_t wrapping_add(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-
-// RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end - p) < n) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (size_t i = 2; i < n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-    }
-    p += n;
-  }
-  return true;
 }
 
 // Reads an svarint length (-1 = null) and that many bytes from [p, limit).
@@ -168,7 +134,7 @@ const char* parse_record(const char* p, const char* limit, bool check_utf8, Pars
     HeaderView& hv = headers->emplace_back();
     hv.key = std::string_view(p, static_cast<size_t>(name_len));
     p += name_len;
-    if (check_utf8 && !valid_utf8(hv.key)) {
+    if (check_utf8 && !text::valid_utf8(hv.key)) {
       *why = "header " + std::to_string(h) + " name is not valid UTF-8";
       return nullptr;
     }
@@ -718,7 +684,7 @@ Status SegmentWriter::add(const RecordView& r) {
   uint64_t body = nullable_size(r.key) + nullable_size(r.value) +
                   static_cast<uint64_t>(coding::uvarint_length(r.headers.size()));
   for (const HeaderView& h : r.headers) {
-    if (!valid_utf8(h.key)) {
+    if (!text::valid_utf8(h.key)) {
       return invalid_argument("segment writer: record at offset " + std::to_string(r.offset) +
                               ": header name is not valid UTF-8");
     }
@@ -875,49 +841,6 @@ Result<SegmentContents> read_segment(std::string_view object, std::string_view o
     }
   }
   return out;
-}
-
-// ---------------------------------------------------------------- names
-
-std::string segment_key(std::string_view prefix, std::string_view topic, int32_t partition,
-                        uint64_t base_offset) {
-  char file[40];
-  std::snprintf(file, sizeof file, "seg_%020" PRIu64 ".bin", base_offset);
-  std::string key;
-  key.reserve(prefix.size() + topic.size() + 40);
-  key.append(prefix).append(topic).append("/").append(std::to_string(partition)).append("/");
-  key.append(file);
-  return key;
-}
-
-std::optional<uint64_t> parse_segment_file_name(std::string_view name) {
-  const size_t slash = name.rfind('/');
-  if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
-  constexpr std::string_view kPrefix = "seg_";
-  constexpr std::string_view kSuffix = ".bin";
-  constexpr size_t kDigits = 20;
-  if (name.size() != kPrefix.size() + kDigits + kSuffix.size() || !name.starts_with(kPrefix) ||
-      !name.ends_with(kSuffix)) {
-    return std::nullopt;
-  }
-  uint64_t v = 0;
-  for (char c : name.substr(kPrefix.size(), kDigits)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const auto d = static_cast<uint64_t>(c - '0');
-    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-bool valid_topic_name(std::string_view topic) {
-  if (topic.empty() || topic.size() > 249 || topic == "." || topic == "..") return false;
-  for (char c : topic) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 }  // namespace sh::format

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/format/record.h"
+#include "core/format/names.h"
 #include "core/result.h"
 
 namespace sh::format {
@@ -214,13 +215,5 @@ struct SegmentContents {
 // they agree with each other). On corruption the error names `object_name` and
 // the byte position.
 Result<SegmentContents> read_segment(std::string_view object, std::string_view object_name);
-
-// Object key of a segment: "<prefix><topic>/<partition>/seg_<20 digits>.bin".
-std::string segment_key(std::string_view prefix, std::string_view topic, int32_t partition,
-                        uint64_t base_offset);
-// Parses the last path element "seg_<20 digits>.bin"; nullopt if it is not one.
-std::optional<uint64_t> parse_segment_file_name(std::string_view name);
-// Kafka's rule: 1..249 chars of [A-Za-z0-9._-], not "." or "..".
-bool valid_topic_name(std::string_view topic);
 
 }  // namespace sh::format

@@ -1,40 +1,17 @@
-// Record JSON encoding: escaping, UTF-8 checks, base64 and the three formats.
+// Record JSON encoding: escaping, JSON validation and the three formats.
 #include <random>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "api/json_writer.h"
+#include "core/text/utf8.h"
 #include "api/records_json.h"
 
 namespace sh::api {
 namespace {
 
 using json = nlohmann::json;
-
-TEST(Utf8, AcceptsWellFormedRejectsMalformed) {
-  EXPECT_TRUE(is_valid_utf8(""));
-  EXPECT_TRUE(is_valid_utf8("plain ascii that is longer than eight bytes"));
-  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
-  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong 3-byte
-  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
-  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("\xff"));
-  EXPECT_FALSE(is_valid_utf8("abcdefgh\x80"));      // bad byte after the fast path
-}
-
-TEST(Base64, MatchesRfc4648Vectors) {
-  EXPECT_EQ(base64_encode(""), "");
-  EXPECT_EQ(base64_encode("f"), "Zg==");
-  EXPECT_EQ(base64_encode("fo"), "Zm8=");
-  EXPECT_EQ(base64_encode("foo"), "Zm9v");
-  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
-  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(base64_encode(std::string("\xff\x00\xfe", 3)), "/wD+");
-}
 
 TEST(JsonWriter, EscapesEveryControlCharacterAndParsesBack) {
   std::string all;
