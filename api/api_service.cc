@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
@@ -13,42 +14,19 @@
 #include "api/query.h"
 #include "api/records_json.h"
 #include "api/routes.h"
-#include "core/format/segment.h"
+#include "core/format/names.h"
+#include "core/read/start_resolver.h"
 
 namespace sh::api {
 namespace {
 
 using json = nlohmann::json;
 
-constexpr std::string_view kRouteTopics = "/topics";
-constexpr std::string_view kRouteTopic = "/topics/{topic}";
-constexpr std::string_view kRoutePartition = "/topics/{topic}/partitions/{partition}";
-constexpr std::string_view kRouteSegments = "/topics/{topic}/partitions/{partition}/segments";
-constexpr std::string_view kRouteRecords = "/topics/{topic}/partitions/{partition}/records";
-constexpr std::string_view kRouteGroups = "/consumer-groups";
-constexpr std::string_view kRouteGroupOffsets = "/consumer-groups/{group}/offsets";
-
 HttpResponse json_response(const json& body, int status = 200) {
   HttpResponse r;
   r.status = status;
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
-}
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    if (path[i] == '/') {
-      ++i;
-      continue;
-    }
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    parts.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return parts;
 }
 
 std::string_view method_label(std::string_view m) {
@@ -60,8 +38,7 @@ std::string_view method_label(std::string_view m) {
 
 std::optional<ApiError> parse_topic(std::string_view raw, std::string* out) {
   if (!format::valid_topic_name(raw)) {
-    return ApiError{kBadPath, "invalid topic name '" + std::string(raw.substr(0, 64)) +
-                                  "' (1-249 characters of [A-Za-z0-9._-], not '.' or '..')"};
+    return ApiError{kBadPath, format::invalid_name_message("topic name", raw)};
   }
   *out = std::string(raw);
   return std::nullopt;
@@ -70,8 +47,8 @@ std::optional<ApiError> parse_topic(std::string_view raw, std::string* out) {
 std::optional<ApiError> parse_partition(std::string_view raw, int32_t* out) {
   auto v = parse_uint(raw);
   if (!v || *v > INT32_MAX || (raw.size() > 1 && raw[0] == '0')) {
-    return ApiError{kBadPath, "invalid partition '" + std::string(raw.substr(0, 32)) +
-                                  "' (an integer in [0, 2147483647])"};
+    return ApiError{kBadPath,
+                    fmt::format("invalid partition '{}' (an integer in [0, 2147483647])", raw.substr(0, 32))};
   }
   *out = static_cast<int32_t>(*v);
   return std::nullopt;
@@ -79,8 +56,7 @@ std::optional<ApiError> parse_partition(std::string_view raw, int32_t* out) {
 
 std::optional<ApiError> parse_group(std::string_view raw, std::string* out) {
   if (!valid_group_id(raw)) {
-    return ApiError{kBadPath, "invalid consumer group id '" + std::string(raw.substr(0, 64)) +
-                                  "' (1-249 characters of [A-Za-z0-9._-])"};
+    return ApiError{kBadPath, format::invalid_name_message("consumer group id", raw)};
   }
   *out = std::string(raw);
   return std::nullopt;
@@ -94,6 +70,10 @@ struct ApiService::Context {
   std::string_view route = "unmatched";
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   QueryParams params;
+  // Path arguments of the matched route, validated.
+  std::string topic;
+  int32_t partition = -1;
+  std::string group;
 };
 
 ApiService::ApiService(std::shared_ptr<read::LogReader> reader,
@@ -114,144 +94,97 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
   ctx->request = std::move(request);
   ctx->responder = std::move(responder);
   try {
-    const auto parts = split_path(ctx->request.path);
     const std::string& method = ctx->request.method;
-    const bool get = method == "GET" || method == "HEAD";
+    const auto match = match_route(ctx->request.path);
 
     if (method == "OPTIONS" && !opts_.cors_origin.empty()) {
       HttpResponse r;
       r.status = 204;
       r.content_type.clear();
-      r.with_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+      r.with_header("Access-Control-Allow-Methods",
+                    match ? allow_header(*match->spec) + ", OPTIONS" : "GET, HEAD, POST, OPTIONS");
       r.with_header("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
       r.with_header("Access-Control-Max-Age", "600");
       ctx->route = "preflight";
       return finish(*ctx, std::move(r));
     }
+    if (!match) {
+      return finish(*ctx, error_response(kRouteNotFound, fmt::format("no such route: {}",
+                                                                     ctx->request.path.substr(0, 200))));
+    }
+    const RouteSpec& spec = *match->spec;
+    ctx->route = spec.path;
+    if (!route_allows(spec, method)) {
+      HttpResponse r = error_response(
+          kMethodNotAllowed, fmt::format("method {} not allowed on {}", method_label(method), spec.path));
+      r.with_header("Allow", allow_header(spec));
+      return finish(*ctx, std::move(r));
+    }
+    if (auto e = parse_path_args(spec, match->args, *ctx)) return finish(*ctx, error_response(*e));
+    if (auto e = QueryParams::parse(ctx->request.query, spec.query_params, &ctx->params)) {
+      return finish(*ctx, error_response(*e));
+    }
+    dispatch(spec.id, ctx);
+  } catch (const std::exception& e) {
+    finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
+  }
+}
 
-    // Route table: (parts pattern) → handler. '*' matches one path element.
-    auto not_allowed = [&](std::string_view route, std::string_view allow) {
-      ctx->route = route;
-      HttpResponse r = error_response(kMethodNotAllowed, "method " + std::string(method_label(method)) +
-                                                             " not allowed on " + std::string(route));
-      r.with_header("Allow", std::string(allow));
-      finish(*ctx, std::move(r));
-    };
-    // Query parameters the matched route (ctx->route) accepts, from route_specs().
-    auto parse_query = [&]() -> bool {
-      if (auto err = QueryParams::parse(ctx->request.query, route_spec(ctx->route).query_params,
-                                        &ctx->params)) {
-        finish(*ctx, error_response(*err));
-        return false;
-      }
-      return true;
-    };
-    auto path_error = [&](const ApiError& e) { finish(*ctx, error_response(e)); };
+std::optional<ApiError> ApiService::parse_path_args(const RouteSpec& spec,
+                                                    const std::vector<std::string_view>& args,
+                                                    Context& ctx) {
+  // Template elements {topic}, {partition}, {group}, in the order they appear.
+  size_t i = 0;
+  for (std::string_view element : {std::string_view("{topic}"), std::string_view("{partition}"),
+                                   std::string_view("{group}")}) {
+    if (spec.path.find(element) == std::string_view::npos) continue;
+    const std::string_view raw = args.at(i++);
+    std::optional<ApiError> e;
+    if (element == "{topic}") e = parse_topic(raw, &ctx.topic);
+    if (element == "{partition}") e = parse_partition(raw, &ctx.partition);
+    if (element == "{group}") e = parse_group(raw, &ctx.group);
+    if (e) return e;
+  }
+  return std::nullopt;
+}
 
-    const size_t n = parts.size();
-    if (n == 0) {
-      ctx->route = "/";
-      if (!get) return not_allowed("/", "GET, HEAD");
-      if (!parse_query()) return;
+void ApiService::dispatch(RouteId id, const std::shared_ptr<Context>& ctx) {
+  Context& c = *ctx;
+  switch (id) {
+    case RouteId::kDashboard: {
       HttpResponse r;
       r.content_type = "text/html; charset=utf-8";
       r.body = std::string(dashboard_html());
-      return finish(*ctx, std::move(r));
+      return finish(c, std::move(r));
     }
-    if (n == 1 && parts[0] == "healthz") {
-      ctx->route = "/healthz";
-      if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query()) return;
-      return finish(*ctx, json_response(json{{"status", "ok"}}));
-    }
-    if (n == 1 && parts[0] == "readyz") {
-      ctx->route = "/readyz";
-      if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query()) return;
-      return finish(*ctx, readyz(*ctx));
-    }
-    if (n == 1 && parts[0] == "metrics") {
-      ctx->route = "/metrics";
-      if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query()) return;
-      return finish(*ctx, metrics(*ctx));
-    }
-    if (n == 1 && parts[0] == "openapi.yaml") {
-      ctx->route = "/openapi.yaml";
-      if (!get) return not_allowed(ctx->route, "GET, HEAD");
-      if (!parse_query()) return;
+    case RouteId::kHealthz:
+      return finish(c, json_response(json{{"status", "ok"}}));
+    case RouteId::kReadyz:
+      return finish(c, readyz(c));
+    case RouteId::kMetrics:
+      return finish(c, metrics(c));
+    case RouteId::kOpenApi: {
       HttpResponse r;
       r.content_type = "application/yaml";
       r.body = std::string(openapi_yaml());
-      return finish(*ctx, std::move(r));
+      return finish(c, std::move(r));
     }
-    if (parts[0] == "topics") {
-      if (n == 1) {
-        ctx->route = kRouteTopics;
-        if (!get) return not_allowed(ctx->route, "GET, HEAD");
-        if (!parse_query()) return;
-        return finish(*ctx, list_topics(*ctx));
-      }
-      std::string topic;
-      if (n == 2) {
-        ctx->route = kRouteTopic;
-        if (!get) return not_allowed(ctx->route, "GET, HEAD");
-        if (auto e = parse_topic(parts[1], &topic)) return path_error(*e);
-        if (!parse_query()) return;
-        return finish(*ctx, get_topic(*ctx, topic));
-      }
-      if (parts[2] == "partitions" && (n == 4 || n == 5)) {
-        int32_t partition = 0;
-        std::string_view leaf = n == 5 ? parts[4] : std::string_view();
-        if (n == 4) {
-          ctx->route = kRoutePartition;
-        } else if (leaf == "segments") {
-          ctx->route = kRouteSegments;
-        } else if (leaf == "records") {
-          ctx->route = kRouteRecords;
-        } else {
-          ctx->route = "unmatched";
-          return finish(*ctx, error_response(kRouteNotFound, "no such route: " +
-                                                                 ctx->request.path.substr(0, 200)));
-        }
-        if (!get) return not_allowed(ctx->route, "GET, HEAD");
-        if (auto e = parse_topic(parts[1], &topic)) return path_error(*e);
-        if (auto e = parse_partition(parts[3], &partition)) return path_error(*e);
-        if (n == 4) {
-          if (!parse_query()) return;
-          return finish(*ctx, get_partition(*ctx, topic, partition));
-        }
-        if (leaf == "segments") {
-          if (!parse_query()) return;
-          return finish(*ctx, list_segments(*ctx, topic, partition));
-        }
-        if (!parse_query()) return;
-        return read_records(ctx, topic, partition);
-      }
-    }
-    if (parts[0] == "consumer-groups") {
-      if (n == 1) {
-        ctx->route = kRouteGroups;
-        if (!get) return not_allowed(ctx->route, "GET, HEAD");
-        if (!parse_query()) return;
-        return finish(*ctx, list_groups(*ctx));
-      }
-      if (n == 3 && parts[2] == "offsets") {
-        ctx->route = kRouteGroupOffsets;
-        std::string group;
-        if (!get && method != "POST") return not_allowed(ctx->route, "GET, HEAD, POST");
-        if (auto e = parse_group(parts[1], &group)) return path_error(*e);
-        if (!parse_query()) return;
-        if (method == "POST") return finish(*ctx, commit_group_offsets(*ctx, group));
-        return finish(*ctx, get_group_offsets(*ctx, group));
-      }
-    }
-    ctx->route = "unmatched";
-    finish(*ctx, error_response(kRouteNotFound,
-                                "no such route: " + ctx->request.path.substr(0, 200)));
-  } catch (const std::exception& e) {
-    finish(*ctx, error_response(kInternal, std::string("internal error: ") + e.what()));
+    case RouteId::kTopics:
+      return finish(c, list_topics(c));
+    case RouteId::kTopic:
+      return finish(c, get_topic(c));
+    case RouteId::kPartition:
+      return finish(c, get_partition(c));
+    case RouteId::kSegments:
+      return finish(c, list_segments(c));
+    case RouteId::kRecords:
+      return read_records(ctx);
+    case RouteId::kGroups:
+      return finish(c, list_groups(c));
+    case RouteId::kGroupOffsets:
+      return finish(c, c.request.method == "POST" ? commit_group_offsets(c) : get_group_offsets(c));
   }
+  finish(c, error_response(kInternal, "route without a handler"));
 }
 
 void ApiService::finish(Context& ctx, HttpResponse response) {
@@ -297,7 +230,8 @@ HttpResponse ApiService::list_topics(Context&) {
   return json_response(json{{"topics", std::move(arr)}});
 }
 
-HttpResponse ApiService::get_topic(Context&, const std::string& topic) {
+HttpResponse ApiService::get_topic(Context& ctx) {
+  const std::string& topic = ctx.topic;
   auto t = metadata_->get_topic(topic);
   if (!t.ok()) return core_error(t.error());
   json parts = json::array();
@@ -315,7 +249,9 @@ HttpResponse ApiService::get_topic(Context&, const std::string& topic) {
                             {"partitions", std::move(parts)}});
 }
 
-HttpResponse ApiService::get_partition(Context&, const std::string& topic, int32_t partition) {
+HttpResponse ApiService::get_partition(Context& ctx) {
+  const std::string& topic = ctx.topic;
+  const int32_t partition = ctx.partition;
   auto info = reader_->partition_info(topic, partition);
   if (!info.ok()) return core_error(info.error());
   return json_response(json{{"topic", topic},
@@ -326,7 +262,9 @@ HttpResponse ApiService::get_partition(Context&, const std::string& topic, int32
                             {"bytes", info->size_bytes}});
 }
 
-HttpResponse ApiService::list_segments(Context&, const std::string& topic, int32_t partition) {
+HttpResponse ApiService::list_segments(Context& ctx) {
+  const std::string& topic = ctx.topic;
+  const int32_t partition = ctx.partition;
   auto snap = reader_->index(topic, partition);
   if (!snap.ok()) return core_error(snap.error());
   json arr = json::array();
@@ -349,8 +287,9 @@ HttpResponse ApiService::list_segments(Context&, const std::string& topic, int32
                             {"segments", std::move(arr)}});
 }
 
-void ApiService::read_records(std::shared_ptr<Context> ctx, const std::string& topic,
-                              int32_t partition) {
+void ApiService::read_records(std::shared_ptr<Context> ctx) {
+  const std::string topic = ctx->topic;
+  const int32_t partition = ctx->partition;
   const QueryParams& q = ctx->params;
   auto fail = [&](const ApiError& e) { finish(*ctx, error_response(e)); };
 
@@ -377,61 +316,45 @@ void ApiService::read_records(std::shared_ptr<Context> ctx, const std::string& t
       return fail({kBadParameter, "format must be one of string, base64, json"});
     }
   }
-  const int starts = q.has("offset") + q.has("timestamp") + q.has("group");
-  if (starts > 1) {
-    return fail({kConflictingParameters, "give at most one of offset, timestamp, group"});
-  }
-  if (q.has("auto_offset_reset") && !q.has("group")) {
-    return fail({kConflictingParameters, "auto_offset_reset applies only with group"});
-  }
-  req.start = read::StartPosition::earliest();
+  read::StartRequest start;
   if (auto o = q.get("offset")) {
     if (*o == "earliest") {
-      req.start = read::StartPosition::earliest();
+      start.position = read::StartPosition::earliest();
     } else if (*o == "latest") {
-      req.start = read::StartPosition::latest();
+      start.position = read::StartPosition::latest();
     } else if (auto v = parse_uint(*o); v && *v <= static_cast<uint64_t>(INT64_MAX)) {
-      req.start = read::StartPosition::at(*v);
+      start.position = read::StartPosition::at(*v);
     } else {
-      return fail({kBadParameter, "offset must be a non-negative integer, 'earliest' or 'latest', got '" +
-                                      std::string(o->substr(0, 64)) + "'"});
+      return fail({kBadParameter,
+                   fmt::format("offset must be a non-negative integer, 'earliest' or 'latest', got '{}'",
+                               o->substr(0, 64))});
     }
   }
   if (q.has("timestamp")) {
+    if (start.position) return fail({kConflictingParameters, "give at most one of offset, timestamp, group"});
     int64_t ts = 0;
     if (auto e = q.get_int("timestamp", INT64_MIN + 1, INT64_MAX, &ts)) return fail(*e);
-    req.start = read::StartPosition::at_timestamp(ts);
+    start.position = read::StartPosition::at_timestamp(ts);
   }
   if (auto g = q.get("group")) {
-    std::string group;
-    if (auto e = parse_group(*g, &group)) return fail({kBadParameter, e->message});
-    bool reset_latest = true;  // Kafka's default
-    if (auto r = q.get("auto_offset_reset")) {
-      if (*r == "earliest") {
-        reset_latest = false;
-      } else if (*r != "latest") {
-        return fail({kBadParameter, "auto_offset_reset must be earliest or latest"});
-      }
-    }
-    req.start = reset_latest ? read::StartPosition::latest() : read::StartPosition::earliest();
-    auto offsets = metadata_->get_group_offsets(group);
-    if (offsets.ok()) {
-      for (const auto& c : *offsets) {
-        if (c.topic == topic && c.partition == partition) {
-          lag_.record(group, c.topic, c.partition, c.offset);
-          req.start = read::StartPosition::at(c.offset);
-          // A committed offset the log no longer holds falls back to the reset policy.
-          auto info = reader_->partition_info(topic, partition);
-          if (info.ok() && (c.offset < info->log_start_offset || c.offset > info->high_watermark)) {
-            req.start = reset_latest ? read::StartPosition::latest()
-                                     : read::StartPosition::earliest();
-          }
-        }
-      }
-    } else if (offsets.error().code() != Errc::kGroupNotFound) {
-      return finish(*ctx, core_error(offsets.error()));
+    if (auto e = parse_group(*g, &start.group)) return fail({kBadParameter, e->message});
+  }
+  if (auto r = q.get("auto_offset_reset")) {
+    if (*r == "earliest") {
+      start.reset = read::OffsetReset::kEarliest;
+    } else if (*r == "latest") {
+      start.reset = read::OffsetReset::kLatest;
+    } else {
+      return fail({kBadParameter, "auto_offset_reset must be earliest or latest"});
     }
   }
+  if (auto st = read::check_start_request(start); !st.ok()) {
+    return fail({kConflictingParameters, st.error().message()});
+  }
+  auto resolved = read::resolve_start(start, topic, partition, *metadata_, *reader_);
+  if (!resolved.ok()) return finish(*ctx, core_error(resolved.error(), topic, partition));
+  if (resolved->committed) lag_.record(start.group, topic, partition, *resolved->committed);
+  req.start = resolved->start;
   req.deadline = Deadline::after(Millis(opts_.request_timeout_ms));
 
   auto result = reader_->read(topic, partition, req);
@@ -490,7 +413,8 @@ HttpResponse ApiService::list_groups(Context&) {
   return json_response(json{{"consumer_groups", *groups}});
 }
 
-HttpResponse ApiService::get_group_offsets(Context&, const std::string& group) {
+HttpResponse ApiService::get_group_offsets(Context& ctx) {
+  const std::string& group = ctx.group;
   auto offsets = metadata_->get_group_offsets(group);
   if (!offsets.ok()) return core_error(offsets.error());
   json arr = json::array();
@@ -513,7 +437,8 @@ HttpResponse ApiService::get_group_offsets(Context&, const std::string& group) {
   return json_response(json{{"group", group}, {"offsets", std::move(arr)}});
 }
 
-HttpResponse ApiService::commit_group_offsets(Context& ctx, const std::string& group) {
+HttpResponse ApiService::commit_group_offsets(Context& ctx) {
+  const std::string& group = ctx.group;
   json body = json::parse(ctx.request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object() || !body.contains("offsets") ||
       !body["offsets"].is_array() || body["offsets"].empty()) {

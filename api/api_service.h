@@ -1,11 +1,15 @@
-// ApiService: routes HTTP requests to the read path and metadata, validates
-// every parameter, and encodes answers (the HTTP contract of ARCHITECTURE.md).
+// ApiService: serves the HTTP contract (openapi/openapi.yaml; the flow is in
+// docs/architecture.md). It dispatches through the route table (api/routes.h),
+// validates every parameter and encodes answers; use-case rules live in core.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <prometheus/registry.h>
 
@@ -13,6 +17,7 @@
 #include "api/group_lag.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
+#include "api/routes.h"
 #include "core/metadata/metadata_store.h"
 #include "core/read/log_reader.h"
 #include "core/read/watermark_notifier.h"
@@ -44,21 +49,25 @@ class ApiService {
   void set_draining(bool draining) { draining_.store(draining); }
 
  private:
-  struct Route;
   struct Context;
 
-  void dispatch(Context& ctx);
+  // Validates the route's {topic}/{partition}/{group} path elements into ctx.
+  static std::optional<ApiError> parse_path_args(const RouteSpec& spec,
+                                                 const std::vector<std::string_view>& args,
+                                                 Context& ctx);
+  // Runs the handler bound to `id` (one case per RouteId).
+  void dispatch(RouteId id, const std::shared_ptr<Context>& ctx);
   void finish(Context& ctx, HttpResponse response);
 
   HttpResponse list_topics(Context& ctx);
-  HttpResponse get_topic(Context& ctx, const std::string& topic);
-  HttpResponse get_partition(Context& ctx, const std::string& topic, int32_t partition);
-  HttpResponse list_segments(Context& ctx, const std::string& topic, int32_t partition);
+  HttpResponse get_topic(Context& ctx);
+  HttpResponse get_partition(Context& ctx);
+  HttpResponse list_segments(Context& ctx);
   // May answer later (long-poll): responds through ctx itself.
-  void read_records(std::shared_ptr<Context> ctx, const std::string& topic, int32_t partition);
+  void read_records(std::shared_ptr<Context> ctx);
   HttpResponse list_groups(Context& ctx);
-  HttpResponse get_group_offsets(Context& ctx, const std::string& group);
-  HttpResponse commit_group_offsets(Context& ctx, const std::string& group);
+  HttpResponse get_group_offsets(Context& ctx);
+  HttpResponse commit_group_offsets(Context& ctx);
   HttpResponse metrics(Context& ctx);
   HttpResponse readyz(Context& ctx);
 

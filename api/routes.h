@@ -1,20 +1,55 @@
-// The routes of the HTTP contract, as data: the handler takes its allowed
-// query parameters from here, and a test holds openapi/openapi.yaml to it.
+// The routes of the HTTP contract, declared once, as data: path template,
+// methods, accepted query parameters and the handler that serves it. ApiService
+// dispatches through this table (405 + Allow, HEAD and CORS preflight are
+// derived from it), and a test holds openapi/openapi.yaml to it.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace sh::api {
 
+// Which handler serves a route (ApiService binds each to a member function).
+enum class RouteId {
+  kDashboard,
+  kHealthz,
+  kReadyz,
+  kMetrics,
+  kOpenApi,
+  kTopics,
+  kTopic,
+  kPartition,
+  kSegments,
+  kRecords,
+  kGroups,
+  kGroupOffsets,
+};
+
 struct RouteSpec {
   std::string_view path;                       // OpenAPI template, e.g. "/topics/{topic}"
   std::vector<std::string_view> methods;       // lower-case, as OpenAPI writes them
   std::vector<std::string_view> query_params;  // every parameter the route accepts
+  RouteId id;
 };
 
 const std::vector<RouteSpec>& route_specs();
-// The spec of `path` (a template from route_specs()).
-const RouteSpec& route_spec(std::string_view path);
+
+struct RouteMatch {
+  const RouteSpec* spec = nullptr;
+  // Values of the template's {…} elements, in order (still to be validated).
+  std::vector<std::string_view> args;
+};
+
+// The route whose template matches `path` element by element ("{x}" matches any
+// one non-empty element; empty elements from repeated '/' are skipped), or nullopt.
+std::optional<RouteMatch> match_route(std::string_view path);
+
+// True if `method` ("GET", "HEAD", "POST", ...) is served by `spec`; HEAD goes
+// wherever GET does.
+bool route_allows(const RouteSpec& spec, std::string_view method);
+// The Allow header value of `spec`, e.g. "GET, HEAD, POST".
+std::string allow_header(const RouteSpec& spec);
 
 }  // namespace sh::api

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "core/format/segment.h"
-#include "core/read/partition_index.h"
+#include "core/read/segment_index.h"
 
 namespace sh::bench {
 namespace {

@@ -21,33 +21,6 @@ Error out_of_range(uint64_t offset, const IndexSnapshot& s) {
 
 }  // namespace
 
-ReadMetrics::ReadMetrics(prometheus::Registry& registry)
-    : index_refreshes(prometheus::BuildCounter()
-                          .Name("streamhouse_segment_index_refreshes_total")
-                          .Help("Segment index loads and refreshes from the metadata store")
-                          .Register(registry)
-                          .Add({})),
-      index_refresh_errors(prometheus::BuildCounter()
-                               .Name("streamhouse_segment_index_refresh_errors_total")
-                               .Help("Segment index refreshes that failed")
-                               .Register(registry)
-                               .Add({})),
-      records_read(prometheus::BuildCounter()
-                       .Name("streamhouse_records_read_total")
-                       .Help("Records read from segments")
-                       .Register(registry)
-                       .Add({})),
-      indexed_partitions(prometheus::BuildGauge()
-                             .Name("streamhouse_segment_index_partitions")
-                             .Help("Partitions whose segment index is held in memory")
-                             .Register(registry)
-                             .Add({})),
-      index_evictions(prometheus::BuildCounter()
-                          .Name("streamhouse_segment_index_evictions_total")
-                          .Help("Partition indexes dropped to stay within max_indexed_partitions")
-                          .Register(registry)
-                          .Add({})) {}
-
 LogReader::LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
                      LogReaderOptions opts, prometheus::Registry& registry,
                      std::shared_ptr<Clock> clock)

@@ -13,14 +13,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "core/clock.h"
 #include "core/format/segment.h"
 #include "core/metadata/metadata_store.h"
-#include "core/read/partition_index.h"
+#include "core/read/read_metrics.h"
+#include "core/read/segment_index.h"
 #include "core/read/segment_source.h"
 #include "core/storage/object_store.h"
 
@@ -70,14 +69,6 @@ struct LogReaderOptions {
   size_t max_indexed_partitions = 10000;
 };
 
-struct ReadMetrics {
-  explicit ReadMetrics(prometheus::Registry& registry);
-  prometheus::Counter& index_refreshes;
-  prometheus::Counter& index_refresh_errors;
-  prometheus::Counter& records_read;
-  prometheus::Gauge& indexed_partitions;
-  prometheus::Counter& index_evictions;
-};
 
 class LogReader {
  public:

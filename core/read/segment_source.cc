@@ -13,28 +13,6 @@ std::string block_key(const std::string& key, uint64_t position) {
 
 }  // namespace
 
-CacheMetrics::CacheMetrics(prometheus::Registry& registry, const std::string& cache)
-    : hits(prometheus::BuildCounter()
-               .Name("streamhouse_cache_hits_total")
-               .Help("Cache lookups answered from memory")
-               .Register(registry)
-               .Add({{"cache", cache}})),
-      misses(prometheus::BuildCounter()
-                 .Name("streamhouse_cache_misses_total")
-                 .Help("Cache lookups that had to fetch from the object store")
-                 .Register(registry)
-                 .Add({{"cache", cache}})),
-      bytes(prometheus::BuildGauge()
-                .Name("streamhouse_cache_bytes")
-                .Help("Bytes held by the cache")
-                .Register(registry)
-                .Add({{"cache", cache}})),
-      entries(prometheus::BuildGauge()
-                  .Name("streamhouse_cache_entries")
-                  .Help("Entries held by the cache")
-                  .Register(registry)
-                  .Add({{"cache", cache}})) {}
-
 SegmentSource::SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOptions opts,
                              prometheus::Registry& registry, BucketResolver resolver)
     : store_(std::move(store)),

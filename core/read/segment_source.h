@@ -15,14 +15,13 @@
 #include <string>
 #include <unordered_map>
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "core/cache/lru_cache.h"
 #include "core/cache/single_flight.h"
 #include "core/format/segment.h"
 #include "core/metadata/metadata_store.h"
+#include "core/read/read_metrics.h"
 #include "core/storage/object_store.h"
 
 namespace sh::read {
@@ -33,13 +32,6 @@ struct SegmentSourceOptions {
   uint64_t footer_read_bytes = 64u << 10;  // first suffix read: footer + a typical index
 };
 
-struct CacheMetrics {
-  CacheMetrics(prometheus::Registry& registry, const std::string& cache);
-  prometheus::Counter& hits;
-  prometheus::Counter& misses;
-  prometheus::Gauge& bytes;
-  prometheus::Gauge& entries;
-};
 
 // Finds the store of a bucket other than the configured one (metadata may place
 // segments in several buckets). Called with a non-empty bucket name.

@@ -1,4 +1,4 @@
-#include "core/read/partition_index.h"
+#include "core/read/segment_index.h"
 
 #include <algorithm>
 
