@@ -9,9 +9,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scripts/install-deps.sh
-cmake --preset release >/dev/null
-cmake --build --preset release --target streamhouse
-bin="$root/build/release/service/streamhouse"
+# A plain Release build with the defaults alone, as a packager would type it.
+cmake -S . -B build/run -G Ninja -DCMAKE_BUILD_TYPE=Release -DSH_BUILD_TESTS=OFF -DSH_BUILD_BENCH=OFF >/dev/null
+cmake --build build/run --target streamhouse
+bin="$root/build/run/service/streamhouse"
 
 demo="${DEMO_DIR:-$root/demo-data}"
 if [[ ! -f "$demo/.complete" ]]; then

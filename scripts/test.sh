@@ -4,6 +4,7 @@
 # errors, run every test with ctest. Exits non-zero on any failure.
 #   scripts/test.sh            dev preset (Debug)
 #   scripts/test.sh --asan     AddressSanitizer + UBSan build
+#   (the dev run also builds the Release preset, -O3 with -Werror; SKIP_RELEASE_BUILD=1 skips it)
 #   CTEST_ARGS="-R read"       extra ctest arguments
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,3 +18,10 @@ cmake --preset "$preset"
 cmake --build --preset "$preset" -j "$(nproc)"
 # shellcheck disable=SC2086
 ctest --preset "$preset" -j "$(nproc)" --timeout 900 ${CTEST_ARGS:-}
+
+# The Release configuration (-O3) with -Werror: optimizer-only warnings are
+# caught where they start. Build only; the tests ran above.
+if [[ "$preset" == dev && -z "${SKIP_RELEASE_BUILD:-}" ]]; then
+  cmake --preset release
+  cmake --build --preset release -j "$(nproc)"
+fi

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/format/names.h"
 #include "core/format/segment.h"
 
 namespace sh {
@@ -47,8 +48,7 @@ Status list_everything(ObjectStore& store, ListOptions opts, std::vector<ObjectI
 
 Status check_topic(std::string_view topic) {
   if (!format::valid_topic_name(topic)) {
-    return invalid_argument("invalid topic name '" + std::string(topic.substr(0, 300)) +
-                            "' (1-249 characters of [A-Za-z0-9._-], not '.' or '..')");
+    return invalid_argument(format::invalid_name_message("topic name", topic));
   }
   return ok_status();
 }

@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/text/ascii.h"
+
 namespace sh::testing {
 namespace {
 
@@ -55,8 +57,7 @@ size_t write_header(char* p, size_t size, size_t n, void* ud) {
   std::string line(p, size * n);
   auto colon = line.find(':');
   if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (auto& c : name) c = static_cast<char>(std::tolower(c));
+    std::string name = text::ascii_lowered(line.substr(0, colon));
     std::string value = line.substr(colon + 1);
     value.erase(0, value.find_first_not_of(" \t"));
     value.erase(value.find_last_not_of(" \t\r\n") + 1);

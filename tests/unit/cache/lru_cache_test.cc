@@ -1,5 +1,6 @@
 #include "core/cache/lru_cache.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -49,17 +50,17 @@ TEST(LruCacheTest, EvictsLeastRecentlyUsedFirst) {
 
 TEST(LruCacheTest, EvictsByChargeUntilWithinCapacity) {
   StrCache c(100, 0);
-  for (int i = 0; i < 10; ++i) c.insert("k" + std::to_string(i), val("v"), 10);
+  for (int i = 0; i < 10; ++i) c.insert(fmt::format("k{}", i), val("v"), 10);
   EXPECT_EQ(c.usage(), 100u);
   // A 45-byte entry pushes out the 5 least recently used 10-byte entries (k0..k4).
   c.insert("big", val("B"), 45);
   EXPECT_LE(c.usage(), 100u) << "usage must stay within capacity";
   EXPECT_EQ(c.usage(), 95u);
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(c.lookup("k" + std::to_string(i)), nullptr) << "k" << i << " should be evicted";
+    EXPECT_EQ(c.lookup(fmt::format("k{}", i)), nullptr) << "k" << i << " should be evicted";
   }
   for (int i = 5; i < 10; ++i) {
-    EXPECT_NE(c.lookup("k" + std::to_string(i)), nullptr) << "k" << i << " should survive";
+    EXPECT_NE(c.lookup(fmt::format("k{}", i)), nullptr) << "k" << i << " should survive";
   }
   EXPECT_EQ(c.evictions(), 5u);
 }
