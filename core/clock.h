@@ -50,19 +50,30 @@ class ManualClock final : public Clock {
 };
 
 // An absolute point after which an operation gives up. Default: no deadline.
+// Built from a Clock (the system steady clock unless one is given), so tests
+// drive expiry with a ManualClock. REQUIRES: a given clock outlives the deadline.
 struct Deadline {
   SteadyTime at = SteadyTime::max();
+  const Clock* clock = nullptr;  // nullptr = std::chrono::steady_clock
 
-  static Deadline after(Millis d) { return {std::chrono::steady_clock::now() + d}; }
+  static Deadline after(Millis d) { return {std::chrono::steady_clock::now() + d, nullptr}; }
+  static Deadline after(Millis d, const Clock& clock) { return {clock.now_steady() + d, &clock}; }
+  // `d` after `start` (e.g. when a request arrived), on the system steady clock.
+  static Deadline after(SteadyTime start, Millis d) { return {start + d, nullptr}; }
   static Deadline never() { return {}; }
+
+  SteadyTime now() const { return clock ? clock->now_steady() : std::chrono::steady_clock::now(); }
   bool is_never() const { return at == SteadyTime::max(); }
-  bool expired() const { return !is_never() && std::chrono::steady_clock::now() >= at; }
-  // Milliseconds left (0 if expired; a large number if never).
-  int64_t remaining_ms() const {
-    if (is_never()) return INT64_MAX / 2;
-    auto left = std::chrono::duration_cast<Millis>(at - std::chrono::steady_clock::now()).count();
-    return left > 0 ? left : 0;
+  bool expired() const { return !is_never() && now() >= at; }
+  // Time left (zero if expired; a large value if never).
+  Millis remaining() const {
+    if (is_never()) return Millis(INT64_MAX / 2);
+    const auto left = std::chrono::ceil<Millis>(at - now());
+    return left.count() > 0 ? left : Millis(0);
   }
+  int64_t remaining_ms() const { return remaining().count(); }
+  // The earlier of the two (keeps that one's clock).
+  static Deadline earliest(const Deadline& a, const Deadline& b) { return a.at <= b.at ? a : b; }
 };
 
 }  // namespace sh

@@ -4,7 +4,8 @@
 // same key while it runs block and receive a copy of the same Result (so V should
 // be cheap to copy, typically a std::shared_ptr). Once the load completes the key
 // is forgotten: a later run() loads again (pair it with a cache for reuse).
-// Calls with different keys run in parallel.
+// Calls with different keys run in parallel. A waiter gives up at its own
+// deadline (kTimeout) while the load goes on for the others.
 //
 // An exception escaping `load` is caught and delivered to every caller as
 // Errc::kInternal; no waiter is left hanging.
@@ -22,6 +23,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/clock.h"
 #include "core/result.h"
 
 namespace sh::cache {
@@ -34,8 +36,9 @@ class SingleFlight {
   SingleFlight& operator=(const SingleFlight&) = delete;
 
   // REQUIRES: `load` does not call run() with the same key on this object
-  // (it would wait for itself).
-  Result<V> run(const K& key, const std::function<Result<V>()>& load) {
+  // (it would wait for itself). `deadline` bounds only the wait for a load
+  // already in flight; the caller that runs `load` passes its deadline to it.
+  Result<V> run(const K& key, const std::function<Result<V>()>& load, Deadline deadline = {}) {
     std::promise<Result<V>> promise;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -44,6 +47,10 @@ class SingleFlight {
         std::shared_future<Result<V>> pending = it->second;
         ++joined_;
         lock.unlock();
+        if (!deadline.is_never() &&
+            pending.wait_for(deadline.remaining()) != std::future_status::ready) {
+          return Error(Errc::kTimeout, "deadline passed while waiting for a load in flight", true);
+        }
         return pending.get();  // copy of the leader's result
       }
       calls_.emplace(key, promise.get_future().share());

@@ -1,14 +1,15 @@
 #include "core/read/segment_source.h"
 
+#include <fmt/format.h>
+
 namespace sh::read {
 namespace {
 
-std::string block_key(const std::string& key, uint64_t position) {
-  std::string k;
-  k.reserve(key.size() + 21);
-  k.append(key).push_back('#');
-  k.append(std::to_string(position));
-  return k;
+// Block cache key: bucket + key (the cache name), the object's ETag and the
+// block's position, so a replaced object can never serve an old block — even
+// after its footer entry was evicted and `invalidate` could not find its blocks.
+std::string block_key(const std::string& name, const std::string& etag, uint64_t position) {
+  return fmt::format("{}#{}#{}", name, etag, position);
 }
 
 }  // namespace
@@ -60,7 +61,7 @@ Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::meta(const std
     meta_cache_.insert(name, m, m->memory_charge());
     update_gauges();
     return m;
-  });
+  }, deadline);
 }
 
 Result<SegmentSource::MetaPtr> SegmentSource::load_meta(ObjectStore& store, const std::string& key,
@@ -117,7 +118,7 @@ Result<std::shared_ptr<const format::DecodedBlock>> SegmentSource::block(
     const std::string& key, const format::SegmentMeta& meta, size_t block_index,
     Deadline deadline, const std::string& bucket) {
   const std::string name = cache_name(key, bucket);
-  const std::string bkey = block_key(name, meta.index[block_index].handle.position);
+  const std::string bkey = block_key(name, meta.etag, meta.index[block_index].handle.position);
   if (auto hit = block_cache_.lookup(bkey)) {
     block_metrics_.hits.Increment();
     return hit;
@@ -133,7 +134,7 @@ Result<std::shared_ptr<const format::DecodedBlock>> SegmentSource::block(
     block_cache_.insert(bkey, b, b->memory_charge());
     update_gauges();
     return b;
-  });
+  }, deadline);
 }
 
 Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
@@ -184,7 +185,7 @@ void SegmentSource::invalidate(const std::string& key, const std::string& bucket
 
 void SegmentSource::invalidate_name(const std::string& name) {
   if (auto m = meta_cache_.lookup(name)) {
-    for (const auto& e : m->index) block_cache_.erase(block_key(name, e.handle.position));
+    for (const auto& e : m->index) block_cache_.erase(block_key(name, m->etag, e.handle.position));
   }
   meta_cache_.erase(name);
   {

@@ -52,7 +52,7 @@ TEST(SingleFlightTest, ConcurrentCallersShareOneLoad) {
   SingleFlight<std::string, Value> sf;
   std::atomic<int> loads{0};
   Gate gate;
-  constexpr int kThreads = 16;
+  constexpr int kThreads = 64;
   std::vector<Value> got(kThreads);
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
@@ -172,6 +172,45 @@ TEST(SingleFlightTest, DifferentKeysRunInParallel) {
   for (auto& t : threads) t.join();
   EXPECT_TRUE(all_parallel) << "loads of different keys must run concurrently";
   EXPECT_EQ(max_running.load(), 4);
+}
+
+TEST(SingleFlightTest, AWaiterGivesUpAtItsOwnDeadlineWhileTheLoadGoesOn) {
+  SingleFlight<std::string, Value> sf;
+  Gate gate;
+  std::atomic<int> loads{0};
+  Result<Value> leader_result = Error(Errc::kInternal, "not run");
+  std::thread leader([&] {
+    leader_result = sf.run("k", [&]() -> Result<Value> {
+      loads.fetch_add(1);
+      gate.wait();
+      return std::make_shared<const std::string>("late");
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return sf.in_flight() == 1u; }));
+
+  // A deadline already passed on a manual clock: the waiter returns at once.
+  ManualClock clock;
+  const Deadline expired = Deadline::after(Millis(10), clock);
+  clock.advance(Millis(20));
+  auto start = std::chrono::steady_clock::now();
+  auto r = sf.run("k", [&]() -> Result<Value> { return Error(Errc::kInternal, "must not run"); },
+                  expired);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kTimeout);
+  // A real 50 ms deadline: the waiter waits about that long, not for the load.
+  r = sf.run("k", [&]() -> Result<Value> { return Error(Errc::kInternal, "must not run"); },
+             Deadline::after(Millis(50)));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kTimeout);
+  EXPECT_GE(waited, 50ms);
+  EXPECT_LT(waited, 3s) << "the waiter must not wait for the load to finish";
+
+  gate.open();
+  leader.join();
+  ASSERT_TRUE(leader_result.ok()) << "the load itself goes on for the caller running it";
+  EXPECT_EQ(**leader_result, "late");
+  EXPECT_EQ(loads.load(), 1);
 }
 
 }  // namespace
