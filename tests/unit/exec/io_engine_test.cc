@@ -1,0 +1,126 @@
+// IoEngine: bounded concurrency, a full queue refuses, expired tasks are told so,
+// stop() drains, and exceptions never escape.
+#include "core/exec/io_engine.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+namespace sh::exec {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Gate {
+ public:
+  void open() {
+    std::lock_guard l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+TEST(IoEngineTest, RunsAtMostThreadsTasksAtOnceAndRefusesWhenTheQueueIsFull) {
+  prometheus::Registry registry;
+  IoEngine engine({/*threads=*/2, /*max_queued=*/3}, registry);
+  Gate gate;
+  std::atomic<int> active{0}, peak{0}, done{0};
+  auto task = [&](bool) {
+    const int now = ++active;
+    int p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    gate.wait();
+    --active;
+    ++done;
+  };
+  ASSERT_TRUE(engine.try_submit(task));
+  ASSERT_TRUE(engine.try_submit(task));
+  ASSERT_TRUE(eventually([&] { return engine.running() == 2; }));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(engine.try_submit(task)) << "queue slot " << i;
+  EXPECT_EQ(engine.queued(), 3u);
+  EXPECT_FALSE(engine.try_submit(task)) << "a fourth queued task must be refused";
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return done.load() == 5; }));
+  EXPECT_EQ(peak.load(), 2) << "never more tasks at once than threads";
+  EXPECT_TRUE(engine.try_submit(task)) << "room again once the queue drained";
+  ASSERT_TRUE(eventually([&] { return done.load() == 6; }));
+
+  bool found = false;
+  for (const auto& f : registry.Collect()) {
+    if (f.name == "streamhouse_io_engine_rejected_total") {
+      found = true;
+      EXPECT_EQ(f.metric.at(0).counter.value, 1.0);
+    }
+  }
+  EXPECT_TRUE(found) << "rejections are counted in metrics";
+}
+
+TEST(IoEngineTest, ATaskWhoseDeadlinePassedInTheQueueIsToldSo) {
+  prometheus::Registry registry;
+  IoEngine engine({1, 10}, registry);
+  Gate gate;
+  ASSERT_TRUE(engine.try_submit([&](bool) { gate.wait(); }));
+  ManualClock clock;
+  std::atomic<int> expired_seen{-1}, fresh_seen{-1};
+  ASSERT_TRUE(engine.try_submit([&](bool expired) { expired_seen = expired; },
+                                Deadline::after(Millis(5), clock)));
+  ASSERT_TRUE(engine.try_submit([&](bool expired) { fresh_seen = expired; },
+                                Deadline::after(Millis(60000))));
+  clock.advance(Millis(10));
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return expired_seen.load() != -1 && fresh_seen.load() != -1; }));
+  EXPECT_EQ(expired_seen.load(), 1);
+  EXPECT_EQ(fresh_seen.load(), 0);
+}
+
+TEST(IoEngineTest, StopRunsWhatIsQueuedThenRefuses) {
+  prometheus::Registry registry;
+  std::atomic<int> done{0};
+  IoEngine engine({1, 100}, registry);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(engine.try_submit([&](bool) {
+      std::this_thread::sleep_for(1ms);
+      ++done;
+    }));
+  }
+  engine.stop();
+  EXPECT_EQ(done.load(), 20) << "queued tasks still run: each answers a client";
+  EXPECT_FALSE(engine.try_submit([](bool) {}));
+  engine.stop();  // idempotent
+}
+
+TEST(IoEngineTest, AThrowingTaskIsCountedAndTheThreadGoesOn) {
+  prometheus::Registry registry;
+  IoEngine engine({1, 10}, registry);
+  std::atomic<bool> after{false};
+  ASSERT_TRUE(engine.try_submit([](bool) { throw std::runtime_error("boom"); }));
+  ASSERT_TRUE(engine.try_submit([&](bool) { after = true; }));
+  ASSERT_TRUE(eventually([&] { return after.load(); }));
+}
+
+}  // namespace
+}  // namespace sh::exec
