@@ -7,9 +7,11 @@
 #include <functional>
 #include <random>
 
+#include "core/format/block.h"
 #include "core/format/coding.h"
 #include "core/format/crc32c.h"
-#include "core/format/segment.h"
+#include "core/format/format.h"
+#include "core/format/segment_reader.h"
 #include "tests/unit/format/segment_test_util.h"
 
 namespace sh::format {

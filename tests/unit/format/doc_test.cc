@@ -11,7 +11,9 @@
 
 #include "core/format/coding.h"
 #include "core/format/crc32c.h"
-#include "core/format/segment.h"
+#include "core/format/format.h"
+#include "core/format/segment_reader.h"
+#include "core/format/segment_writer.h"
 
 namespace sh::format {
 namespace {

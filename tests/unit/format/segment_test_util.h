@@ -4,11 +4,12 @@
 #include <cstdint>
 #include <ostream>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/format/record.h"
-#include "core/format/segment.h"
+#include "core/format/segment_writer.h"
 
 namespace sh {
 
