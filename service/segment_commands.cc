@@ -4,10 +4,14 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "api/records_json.h"
+#include "core/format/names.h"
 #include "core/format/segment.h"
+#include "core/text/base64.h"
+#include "core/write/partition_appender.h"
 #include "service/s3_flags.h"
 
 namespace sh::service {
@@ -21,71 +25,35 @@ int64_t now_ms() {
       .count();
 }
 
-bool base64_decode(std::string_view in, std::string* out) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  out->clear();
-  if (in.size() % 4 != 0) return false;
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      char c = in[i + j];
-      if (c == '=' && i + 4 == in.size() && j >= 2) {
-        v[j] = 0;
-        ++pad;
-      } else {
-        if (pad) return false;
-        v[j] = val(c);
-        if (v[j] < 0) return false;
-      }
-    }
-    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out->push_back(static_cast<char>(n >> 16));
-    if (pad < 2) out->push_back(static_cast<char>(n >> 8));
-    if (pad < 1) out->push_back(static_cast<char>(n));
-  }
-  return true;
-}
-
 // Reads a key or value field: string (with optional "<field>_encoding":"base64"),
 // null, or (for values) any other JSON stored compact.
 std::optional<std::string> bytes_field(const json& line, const char* field, bool any_json,
                                        std::string* error) {
   const json& v = line[field];
-  const std::string enc_field = std::string(field) + "_encoding";
+  const std::string enc_field = fmt::format("{}_encoding", field);
   std::string encoding = "string";
   if (line.contains(enc_field)) {
     if (!line[enc_field].is_string()) {
-      *error = enc_field + " must be \"string\" or \"base64\"";
+      *error = fmt::format("{} must be \"string\" or \"base64\"", enc_field);
       return std::nullopt;
     }
     encoding = line[enc_field].get<std::string>();
     if (encoding != "string" && encoding != "base64") {
-      *error = enc_field + " must be \"string\" or \"base64\"";
+      *error = fmt::format("{} must be \"string\" or \"base64\"", enc_field);
       return std::nullopt;
     }
   }
   if (v.is_null()) return std::nullopt;
   if (v.is_string()) {
     if (encoding == "base64") {
-      std::string decoded;
-      if (!base64_decode(v.get_ref<const std::string&>(), &decoded)) {
-        *error = std::string(field) + " is not valid base64";
-        return std::nullopt;
-      }
+      auto decoded = text::base64_decode(v.get_ref<const std::string&>());
+      if (!decoded) *error = fmt::format("{} is not valid base64", field);
       return decoded;
     }
     return v.get<std::string>();
   }
   if (!any_json) {
-    *error = std::string(field) + " must be a string or null";
+    *error = fmt::format("{} must be a string or null", field);
     return std::nullopt;
   }
   return v.dump();
@@ -107,7 +75,7 @@ bool parse_line(const std::string& text, Record* r, bool* has_offset, std::strin
   for (const auto& [k, _] : line.items()) {
     if (std::find_if(std::begin(kFields), std::end(kFields), [&](const char* f) { return k == f; }) ==
         std::end(kFields)) {
-      *error = "unknown field '" + k.substr(0, 64) + "'";
+      *error = fmt::format("unknown field '{}'", k.substr(0, 64));
       return false;
     }
   }
@@ -157,7 +125,7 @@ bool parse_line(const std::string& text, Record* r, bool* has_offset, std::strin
       for (const auto& [k, v] : h.items()) {
         RecordHeader rh{k, std::nullopt};
         if (!header_value(v, &rh.value)) {
-          *error = "header '" + k.substr(0, 64) + "' must have a string or null value";
+          *error = fmt::format("header '{}' must have a string or null value", k.substr(0, 64));
           return false;
         }
         r->headers.push_back(std::move(rh));
@@ -170,7 +138,8 @@ bool parse_line(const std::string& text, Record* r, bool* has_offset, std::strin
         }
         RecordHeader rh{e["key"].get<std::string>(), std::nullopt};
         if (e.contains("value") && !header_value(e["value"], &rh.value)) {
-          *error = "header '" + rh.key.substr(0, 64) + "' must have a string or null value";
+          *error =
+              fmt::format("header '{}' must have a string or null value", rh.key.substr(0, 64));
           return false;
         }
         r->headers.push_back(std::move(rh));
@@ -194,7 +163,7 @@ Result<std::string> read_target(const SegmentReadOptions& o) {
   if (o.target.rfind("s3://", 0) == 0) {
     auto slash = o.target.find('/', 5);
     if (slash == std::string::npos || slash + 1 >= o.target.size()) {
-      return invalid_argument("'" + o.target + "': expected s3://bucket/key");
+      return invalid_argument(fmt::format("'{}': expected s3://bucket/key", o.target));
     }
     auto registry = std::make_shared<prometheus::Registry>();
     std::string prefix;
@@ -204,10 +173,10 @@ Result<std::string> read_target(const SegmentReadOptions& o) {
   }
   std::string path = o.target.rfind("file://", 0) == 0 ? o.target.substr(7) : o.target;
   std::ifstream f(path, std::ios::binary);
-  if (!f) return not_found("cannot open '" + path + "'");
+  if (!f) return not_found(fmt::format("cannot open '{}'", path));
   std::ostringstream ss;
   ss << f.rdbuf();
-  if (f.bad()) return unavailable("error reading '" + path + "'");
+  if (f.bad()) return unavailable(fmt::format("error reading '{}'", path));
   return ss.str();
 }
 
@@ -242,8 +211,7 @@ void add_segment_read_flags(CLI::App* cmd, SegmentReadOptions* o) {
 int run_segment_write(const SegmentWriteOptions& o, std::istream& in, std::ostream& out,
                       std::ostream& err) {
   if (!format::valid_topic_name(o.topic)) {
-    err << "segment write: invalid topic name '" << o.topic
-        << "' (1-249 characters of [A-Za-z0-9._-], not '.' or '..')\n";
+    err << "segment write: " << format::invalid_name_message("topic name", o.topic) << "\n";
     return 2;
   }
   auto compression = parse_compression(o.compression);
@@ -257,65 +225,33 @@ int run_segment_write(const SegmentWriteOptions& o, std::istream& in, std::ostre
     err << "segment write: " << backends.error().message() << "\n";
     return 1;
   }
-  // Continue the partition at its high watermark.
-  uint64_t next_offset = 0;
-  auto info = backends->metadata->get_partition(o.topic, o.partition);
-  if (info.ok()) {
-    next_offset = info->high_watermark;
-  } else if (info.error().code() != Errc::kTopicNotFound &&
-             info.error().code() != Errc::kPartitionNotFound) {
-    err << "segment write: " << info.error().message() << "\n";
+  write::AppendOptions ao;
+  ao.segment_records = o.segment_records;
+  ao.segment_bytes = o.segment_bytes;
+  ao.block_bytes = o.block_bytes;
+  ao.compression = *compression;
+  ao.key_prefix = backends->prefix;
+  ao.bucket = backends->bucket;
+  auto opened = write::PartitionAppender::open(backends->store, backends->metadata, o.topic,
+                                               o.partition, std::move(ao));
+  if (!opened.ok()) {
+    err << "segment write: " << opened.error().message() << "\n";
     return 1;
   }
+  write::PartitionAppender& appender = *opened;
 
-  format::SegmentWriterOptions wo;
-  wo.block_bytes = o.block_bytes;
-  wo.compression = *compression;
-  wo.created_at_ms = now_ms();
-  format::SegmentWriter writer(wo);
-
-  uint64_t segments = 0, records = 0, first_offset = 0, last_offset = 0;
-  auto flush = [&]() -> Status {
-    if (writer.empty()) return {};
-    const uint64_t base = writer.base_offset();
-    const uint64_t last = writer.last_offset();
-    const uint64_t count = writer.record_count();
-    const int64_t max_ts = writer.max_timestamp();
-    SH_ASSIGN_OR_RETURN(std::string bytes, writer.finish());
-    const std::string key = format::segment_key(backends->prefix, o.topic, o.partition, base);
-    auto existing = backends->store->head(key, {});
-    if (existing.ok()) {
-      return Error(Errc::kAlreadyExists, "segment object " + key + " already exists");
-    }
-    if (existing.error().code() != Errc::kNotFound) return std::move(existing).error();
-    SH_RETURN_IF_ERROR(backends->store->put(key, bytes, Deadline::after(Millis(120000))));
-    SegmentInfo si;
-    si.key = key;
-    si.bucket = backends->bucket;
-    si.base_offset = base;
-    si.last_offset = last;
-    si.record_count = count;
-    si.size_bytes = bytes.size();
-    si.max_timestamp = max_ts;
-    SH_RETURN_IF_ERROR(backends->metadata->register_segment(o.topic, o.partition, si));
-    wo.created_at_ms = now_ms();
-    writer = format::SegmentWriter(wo);
-    ++segments;
-    return {};
-  };
   auto written_summary = [&]() {
-    std::ostringstream s;
-    s << segments << " segment(s) with " << records << " record(s)";
-    if (records > 0) s << " (offsets " << first_offset << ".." << last_offset << ")";
-    s << " were written before it";
-    return s.str();
+    const write::AppendSummary s = appender.summary();
+    std::string offsets;
+    if (s.records > 0) offsets = fmt::format(" (offsets {}..{})", *s.first_offset, *s.last_offset);
+    return fmt::format("{} segment(s) with {} record(s){} were written before it", s.segments,
+                       s.records, offsets);
   };
 
   std::string text;
   uint64_t line_no = 0;
   Record r;
   std::string error;
-  uint64_t pending = 0;  // records in the open segment
   while (std::getline(in, text)) {
     ++line_no;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -325,54 +261,34 @@ int run_segment_write(const SegmentWriteOptions& o, std::istream& in, std::ostre
           << ", nothing after\n";
       return 1;
     }
-    if (has_offset) {
-      if (r.offset < next_offset) {
-        err << "segment write: line " << line_no << ": offset " << r.offset
-            << " is below the next free offset " << next_offset
-            << " (offsets must increase and continue the partition); " << written_summary()
-            << ", nothing after\n";
-        return 1;
-      }
-    } else {
-      r.offset = next_offset;
-    }
-    if (auto st = writer.add(r); !st.ok()) {
-      err << "segment write: line " << line_no << ": " << st.error().message() << "; "
-          << written_summary() << ", nothing after\n";
-      return 1;
-    }
-    if (pending == 0 && segments == 0 && records == 0) first_offset = r.offset;
-    next_offset = r.offset + 1;
-    ++pending;
-    if ((o.segment_records > 0 && writer.record_count() >= o.segment_records) ||
-        writer.estimated_size() >= o.segment_bytes) {
-      if (auto st = flush(); !st.ok()) {
+    if (!has_offset) r.offset = appender.next_offset();
+    if (auto st = appender.append(r); !st.ok()) {
+      if (appender.failed()) {  // the record was taken; writing its segment failed
         err << "segment write: " << st.error().message() << "; " << written_summary() << "\n";
-        return 1;
+      } else {
+        err << "segment write: line " << line_no << ": " << st.error().message() << "; "
+            << written_summary() << ", nothing after\n";
       }
-      records += pending;
-      last_offset = next_offset - 1;
-      pending = 0;
+      return 1;
     }
   }
   if (in.bad()) {
     err << "segment write: error reading input; " << written_summary() << "\n";
     return 1;
   }
-  if (auto st = flush(); !st.ok()) {
+  if (auto st = appender.flush(); !st.ok()) {
     err << "segment write: " << st.error().message() << "; " << written_summary() << "\n";
     return 1;
   }
-  records += pending;
-  if (pending > 0) last_offset = next_offset - 1;
+  const write::AppendSummary s = appender.summary();
   json summary{{"topic", o.topic},
                {"partition", o.partition},
-               {"segments", segments},
-               {"records", records},
-               {"high_watermark", next_offset}};
-  if (records > 0) {
-    summary["first_offset"] = first_offset;
-    summary["last_offset"] = last_offset;
+               {"segments", s.segments},
+               {"records", s.records},
+               {"high_watermark", s.next_offset}};
+  if (s.records > 0) {
+    summary["first_offset"] = *s.first_offset;
+    summary["last_offset"] = *s.last_offset;
   }
   out << summary.dump() << "\n";
   return 0;

@@ -31,7 +31,8 @@ struct SegmentReadOptions {
 void add_segment_write_flags(CLI::App* cmd, SegmentWriteOptions* o);
 void add_segment_read_flags(CLI::App* cmd, SegmentReadOptions* o);
 
-// Reads JSON lines from `in`, writes segments, registers them; summary on `out`.
+// Reads JSON lines from `in` and appends them with write::PartitionAppender
+// (segments cut, written, registered); a JSON summary on `out`.
 // Returns the process exit code; errors name the input line.
 int run_segment_write(const SegmentWriteOptions& o, std::istream& in, std::ostream& out,
                       std::ostream& err);
