@@ -23,36 +23,10 @@
 #include <string>
 #include <string_view>
 
+#include "core/fs/file.h"
 #include "core/storage/object_store.h"
 
 namespace sh {
-
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(o.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 class LocalObjectStore final : public ObjectStore {
  public:
@@ -89,13 +63,13 @@ class LocalObjectStore final : public ObjectStore {
   static void force_component_walk_for_testing(bool on);
 
  private:
-  LocalObjectStore(std::string root, UniqueFd root_fd);
+  LocalObjectStore(std::string root, fs::UniqueFd root_fd);
 
   struct OpenFile;
   Result<OpenFile> open_object(std::string_view key, const ReadOptions& opts);
 
   std::string root_;
-  UniqueFd root_fd_;
+  fs::UniqueFd root_fd_;
 };
 
 }  // namespace sh

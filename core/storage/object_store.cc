@@ -1,5 +1,7 @@
 #include "core/storage/object_store.h"
 
+#include <fmt/format.h>
+
 namespace sh {
 
 Result<ByteRange> ByteRange::make(uint64_t offset, uint64_t length) {
@@ -9,7 +11,7 @@ Result<ByteRange> ByteRange::make(uint64_t offset, uint64_t length) {
 }
 
 std::string ByteRange::to_http_header_value() const {
-  return "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
+  return fmt::format("bytes={}-{}", offset, offset + length - 1);
 }
 
 Result<std::vector<ObjectInfo>> list_all(ObjectStore& store, std::string_view prefix,

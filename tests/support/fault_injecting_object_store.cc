@@ -1,4 +1,4 @@
-#include "core/storage/fault_injecting_object_store.h"
+#include "tests/support/fault_injecting_object_store.h"
 
 #include <algorithm>
 #include <cassert>
@@ -6,7 +6,9 @@
 #include <thread>
 #include <utility>
 
-namespace sh {
+#include <fmt/format.h>
+
+namespace sh::testing {
 namespace {
 
 bool retryable(Errc code) {
@@ -14,9 +16,7 @@ bool retryable(Errc code) {
 }
 
 std::string where(std::string_view operation, std::string_view key) {
-  std::string w(operation);
-  w.append(" of '").append(key).push_back('\'');
-  return w;
+  return fmt::format("{} of '{}'", operation, key);
 }
 
 // Position of the byte a kFlipByte rule flips in an answer of `size` bytes, or size if none.
@@ -117,7 +117,8 @@ std::optional<Error> FaultInjectingObjectStore::before_call(std::string_view ope
       if (r.kind == FaultRule::kDelay) {
         delay_ms += r.delay_ms;
       } else {
-        error.emplace(r.code, r.message + " (injected into " + where(operation, key) + ")",
+        error.emplace(r.code,
+                      fmt::format("{} (injected into {})", r.message, where(operation, key)),
                       retryable(r.code));
         break;  // the call is answered: later rules do not see it
       }
@@ -128,8 +129,8 @@ std::optional<Error> FaultInjectingObjectStore::before_call(std::string_view ope
     if (!deadline.is_never() && deadline.at < wake) {
       std::this_thread::sleep_until(deadline.at);
       return Error(Errc::kTimeout,
-                   where(operation, key) + ": deadline passed during an injected delay of " +
-                       std::to_string(delay_ms) + " ms",
+                   fmt::format("{}: deadline passed during an injected delay of {} ms",
+                               where(operation, key), delay_ms),
                    true);
     }
     std::this_thread::sleep_until(wake);
@@ -227,4 +228,4 @@ Status FaultInjectingObjectStore::put(std::string_view key, std::string_view dat
   return inner().put(key, data, deadline);
 }
 
-}  // namespace sh
+}  // namespace sh::testing

@@ -1,7 +1,8 @@
-// FaultInjectingObjectStore: a decorator for tests that makes any ObjectStore
-// misbehave in the ways a real server cannot be made to on demand — errors,
-// silent corruption, short or mislabelled answers, slowness (LevelDB ErrorEnv,
-// Redpanda s3_imposter fail_request_if).
+// FaultInjectingObjectStore: a decorator for tests (library sh_test_faults; never
+// part of a production library) that makes any ObjectStore misbehave in the ways
+// a real server cannot be made to on demand — errors, silent corruption, short or
+// mislabelled answers, slowness (LevelDB ErrorEnv, Redpanda s3_imposter
+// fail_request_if).
 //
 // Rules are checked in the order they were added. A rule *sees* a call when its
 // operation and key match and its kind applies to that call (see Kind); of the
@@ -32,7 +33,7 @@
 
 #include "core/storage/forwarding_object_store.h"
 
-namespace sh {
+namespace sh::testing {
 
 struct FaultRule {
   enum Kind {
@@ -132,4 +133,4 @@ class FaultInjectingObjectStore final : public ForwardingObjectStore {
   std::map<std::string, uint64_t, std::less<>> calls_;
 };
 
-}  // namespace sh
+}  // namespace sh::testing

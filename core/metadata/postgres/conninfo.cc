@@ -2,26 +2,20 @@
 
 #include <libpq-fe.h>
 
-#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "core/metadata/postgres/pg_handles.h"
+#include "core/text/ascii.h"
 
 namespace sh::pg {
 namespace {
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
 bool is_url(std::string_view s) {
-  return iequals_prefix(s, "postgresql://") || iequals_prefix(s, "postgres://");
+  return text::istarts_with(s, "postgresql://") || text::istarts_with(s, "postgres://");
 }
 
 // The password exactly as spelled in a URL's userinfo ("user:pw@host"), so a
@@ -42,9 +36,7 @@ std::optional<std::string> raw_url_password(std::string_view s) {
 // Might the text hold a password we could not parse out? Then libpq's parse
 // error (which quotes fragments of the input) is not repeated.
 bool may_hold_password(std::string_view s) {
-  std::string lower(s);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = text::ascii_lowered(s);
   return lower.find("password") != std::string::npos || raw_url_password(s).has_value() ||
          lower.find('@') != std::string::npos;
 }
@@ -93,10 +85,10 @@ std::string redacted_url(const std::vector<std::pair<std::string, std::string>>&
   if (db.empty()) db = fallback("dbname");
 
   std::string out = "postgres://";
-  if (!user.empty()) out += percent_encode(user) + "@";
-  out += percent_encode(host);
-  if (!port.empty()) out += ":" + percent_encode(port);
-  out += "/" + percent_encode(db);
+  if (!user.empty()) out.append(percent_encode(user)).append("@");
+  out.append(percent_encode(host));
+  if (!port.empty()) out.append(":").append(percent_encode(port));
+  out.append("/").append(percent_encode(db));
   return out;
 }
 
@@ -125,9 +117,11 @@ Result<ConnSettings> parse_conninfo(std::string_view conninfo) {
       PQfreemem(errmsg);
     }
     while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
-    std::string msg = "invalid PostgreSQL connection string or URL";
-    if (!detail.empty() && !may_hold_password(conninfo)) msg += " (libpq: " + detail + ")";
-    return invalid_argument(std::move(msg));
+    if (detail.empty() || may_hold_password(conninfo)) {
+      return invalid_argument("invalid PostgreSQL connection string or URL");
+    }
+    return invalid_argument(
+        fmt::format("invalid PostgreSQL connection string or URL (libpq: {})", detail));
   }
   ConnSettings s;
   for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {

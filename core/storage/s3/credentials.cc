@@ -4,10 +4,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/storage/s3/aws_time.h"
+#include "core/text/ascii.h"
 
 namespace sh::s3 {
 namespace {
@@ -28,9 +30,10 @@ bool has_line_break(std::string_view s) { return s.find_first_of("\r\n") != std:
 
 int64_t timeout_for(const Deadline& d, int64_t cap_ms) { return std::min(cap_ms, d.remaining_ms()); }
 
-Result<HttpRequest> request_for(std::string method, std::string_view base_url, std::string_view path) {
+Result<TransportRequest> request_for(std::string method, std::string_view base_url,
+                                     std::string_view path) {
   SH_ASSIGN_OR_RETURN(UrlParts u, parse_url(base_url));
-  HttpRequest req;
+  TransportRequest req;
   req.method = std::move(method);
   req.scheme = u.scheme;
   req.host = u.host;
@@ -107,19 +110,16 @@ Result<Credentials> parse_shared_credentials(std::string_view text, std::string_
     if (!in_profile) continue;
     size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string key = trim(std::string_view(line).substr(0, eq));
+    const std::string key = text::ascii_lowered(trim(std::string_view(line).substr(0, eq)));
     std::string value = trim(std::string_view(line).substr(eq + 1));
-    for (char& ch : key) {
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    }
     if (key == "aws_access_key_id") c.access_key_id = value;
     if (key == "aws_secret_access_key") c.secret_access_key = value;
     if (key == "aws_session_token") c.session_token = value;
   }
-  if (!found) return not_found("profile [" + std::string(profile) + "] not in the credentials file");
+  if (!found) return not_found(fmt::format("profile [{}] not in the credentials file", profile));
   if (c.empty()) {
-    return invalid_argument("profile [" + std::string(profile) +
-                            "] lacks aws_access_key_id or aws_secret_access_key");
+    return invalid_argument(
+        fmt::format("profile [{}] lacks aws_access_key_id or aws_secret_access_key", profile));
   }
   return c;
 }
@@ -133,15 +133,15 @@ Result<Credentials> ProfileCredentialsProvider::fetch(Deadline) {
   if (path.empty()) {
     std::string home = env_or(env_, "HOME");
     if (home.empty()) return not_found("no HOME for ~/.aws/credentials");
-    path = home + "/.aws/credentials";
+    path = fmt::format("{}/.aws/credentials", home);
   }
   std::ifstream f(path);
   if (!f) {
     if (explicit_path) {
       return Error(Errc::kPermissionDenied,
-                   "cannot read AWS_SHARED_CREDENTIALS_FILE " + path, false);
+                   fmt::format("cannot read AWS_SHARED_CREDENTIALS_FILE {}", path), false);
     }
-    return not_found("no " + path);
+    return not_found(fmt::format("no {}", path));
   }
   std::stringstream ss;
   ss << f.rdbuf();
@@ -151,7 +151,7 @@ Result<Credentials> ProfileCredentialsProvider::fetch(Deadline) {
     Error e = std::move(r).error();
     // A profile named explicitly must exist; the implicit "default" may not.
     if (e.code() == Errc::kNotFound && profile != "default") {
-      return Error(Errc::kPermissionDenied, e.message() + " (" + path + ")", false);
+      return Error(Errc::kPermissionDenied, fmt::format("{} ({})", e.message(), path), false);
     }
     return e.prefix(path);
   }
@@ -162,12 +162,12 @@ Result<Credentials> ProfileCredentialsProvider::fetch(Deadline) {
 
 Result<Credentials> parse_credentials_json(std::string_view body, std::string_view source) {
   auto bad = [&](const std::string& m) {
-    return Error(Errc::kBadResponse, std::string(source) + " credentials answer: " + m, false);
+    return Error(Errc::kBadResponse, fmt::format("{} credentials answer: {}", source, m), false);
   };
   nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   if (j.contains("Code") && j["Code"].is_string() && j["Code"].get<std::string>() != "Success") {
-    return bad("Code is " + j["Code"].get<std::string>());
+    return bad(fmt::format("Code is {}", j["Code"].get<std::string>()));
   }
   Credentials c;
   auto field = [&](const char* name, std::string* out, bool required) -> bool {
@@ -201,7 +201,7 @@ Result<Credentials> ContainerCredentialsProvider::fetch(Deadline deadline) {
   if (url.empty()) {
     std::string rel = env_or(env_, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     if (rel.empty()) return not_found("no container credentials endpoint configured");
-    url = "http://169.254.170.2" + rel;
+    url = fmt::format("http://169.254.170.2{}", rel);
   }
   std::string token;
   std::string token_file = env_or(env_, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
@@ -209,7 +209,8 @@ Result<Credentials> ContainerCredentialsProvider::fetch(Deadline deadline) {
     std::ifstream f(token_file);
     if (!f) {
       return Error(Errc::kPermissionDenied,
-                   "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + token_file, false);
+                   fmt::format("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {}", token_file),
+                   false);
     }
     std::stringstream ss;
     ss << f.rdbuf();
@@ -230,9 +231,10 @@ Result<Credentials> ContainerCredentialsProvider::fetch(Deadline deadline) {
   auto req_or = request_for("GET", url, "");
   if (!req_or.ok()) {
     return Error(Errc::kPermissionDenied,
-                 "bad AWS_CONTAINER_CREDENTIALS_*_URI: " + req_or.error().message(), false);
+                 fmt::format("bad AWS_CONTAINER_CREDENTIALS_*_URI: {}", req_or.error().message()),
+                 false);
   }
-  HttpRequest req = std::move(req_or).value();
+  TransportRequest req = std::move(req_or).value();
   for (size_t pos = 0; !query.empty() && pos <= query.size();) {
     size_t amp = query.find('&', pos);
     std::string_view pair = std::string_view(query).substr(pos, amp - pos);
@@ -249,12 +251,13 @@ Result<Credentials> ContainerCredentialsProvider::fetch(Deadline deadline) {
   so.max_body_bytes = 64 * 1024;
   auto resp = transport_->send(req, so);
   if (!resp.ok()) {
-    return Error(resp.error().code(), "container credentials endpoint: " + resp.error().message(),
+    return Error(resp.error().code(),
+                 fmt::format("container credentials endpoint: {}", resp.error().message()),
                  resp.error().retryable());
   }
   if (resp->status != 200) {
     return Error(resp->status >= 500 ? Errc::kUnavailable : Errc::kPermissionDenied,
-                 "container credentials endpoint answered HTTP " + std::to_string(resp->status),
+                 fmt::format("container credentials endpoint answered HTTP {}", resp->status),
                  resp->status >= 500);
   }
   return parse_credentials_json(resp->body, "container");
@@ -266,45 +269,45 @@ ImdsCredentialsProvider::ImdsCredentialsProvider(EnvLookup env, std::shared_ptr<
     : env_(std::move(env)), transport_(std::move(transport)) {}
 
 Result<Credentials> ImdsCredentialsProvider::fetch(Deadline deadline) {
-  std::string disabled = env_or(env_, "AWS_EC2_METADATA_DISABLED");
-  for (char& ch : disabled) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  if (text::iequals(env_or(env_, "AWS_EC2_METADATA_DISABLED"), "true")) {
+    return not_found("instance metadata disabled (AWS_EC2_METADATA_DISABLED)");
   }
-  if (disabled == "true") return not_found("instance metadata disabled (AWS_EC2_METADATA_DISABLED)");
   const std::string base = env_or(env_, "AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254");
   constexpr int64_t kImdsTimeoutMs = 1000;
   SendOptions so;
   so.max_body_bytes = 64 * 1024;
 
   // 1. session token
-  SH_ASSIGN_OR_RETURN(HttpRequest token_req, request_for("PUT", base, "/latest/api/token"));
+  SH_ASSIGN_OR_RETURN(TransportRequest token_req, request_for("PUT", base, "/latest/api/token"));
   token_req.set_header("X-aws-ec2-metadata-token-ttl-seconds", "21600");
   so.timeout_ms = timeout_for(deadline, kImdsTimeoutMs);
   auto token_resp = transport_->send(token_req, so);
   if (!token_resp.ok()) {
     // Not on EC2 (or no route to the service): this source is simply absent.
-    return not_found("no instance metadata service at " + base + ": " + token_resp.error().message());
+    return not_found(fmt::format("no instance metadata service at {}: {}", base,
+                                 token_resp.error().message()));
   }
   if (token_resp->status != 200 || token_resp->body.empty() || has_line_break(token_resp->body)) {
-    return not_found("instance metadata service refused an IMDSv2 token (HTTP " +
-                     std::to_string(token_resp->status) + ")");
+    return not_found(fmt::format("instance metadata service refused an IMDSv2 token (HTTP {})",
+                                 token_resp->status));
   }
   const std::string token = token_resp->body;
 
   // 2. role name
-  SH_ASSIGN_OR_RETURN(HttpRequest role_req,
+  SH_ASSIGN_OR_RETURN(TransportRequest role_req,
                       request_for("GET", base, "/latest/meta-data/iam/security-credentials/"));
   role_req.set_header("X-aws-ec2-metadata-token", token);
   so.timeout_ms = timeout_for(deadline, kImdsTimeoutMs);
   auto role_resp = transport_->send(role_req, so);
   if (!role_resp.ok()) {
-    return Error(role_resp.error().code(), "instance metadata: " + role_resp.error().message(),
+    return Error(role_resp.error().code(),
+                 fmt::format("instance metadata: {}", role_resp.error().message()),
                  role_resp.error().retryable());
   }
   if (role_resp->status == 404) return not_found("no IAM role attached to this instance");
   if (role_resp->status != 200) {
-    return unavailable("instance metadata role lookup answered HTTP " +
-                       std::to_string(role_resp->status));
+    return unavailable(
+        fmt::format("instance metadata role lookup answered HTTP {}", role_resp->status));
   }
   std::string role = trim(role_resp->body.substr(0, role_resp->body.find('\n')));
   if (role.empty() || role.find('/') != std::string::npos) {
@@ -312,18 +315,19 @@ Result<Credentials> ImdsCredentialsProvider::fetch(Deadline deadline) {
   }
 
   // 3. credentials of that role
-  SH_ASSIGN_OR_RETURN(HttpRequest cred_req,
-                      request_for("GET", base, "/latest/meta-data/iam/security-credentials/" + role));
+  const std::string cred_path = fmt::format("/latest/meta-data/iam/security-credentials/{}", role);
+  SH_ASSIGN_OR_RETURN(TransportRequest cred_req, request_for("GET", base, cred_path));
   cred_req.set_header("X-aws-ec2-metadata-token", token);
   so.timeout_ms = timeout_for(deadline, kImdsTimeoutMs);
   auto cred_resp = transport_->send(cred_req, so);
   if (!cred_resp.ok()) {
-    return Error(cred_resp.error().code(), "instance metadata: " + cred_resp.error().message(),
+    return Error(cred_resp.error().code(),
+                 fmt::format("instance metadata: {}", cred_resp.error().message()),
                  cred_resp.error().retryable());
   }
   if (cred_resp->status != 200) {
-    return unavailable("instance metadata credentials of role " + role + " answered HTTP " +
-                       std::to_string(cred_resp->status));
+    return unavailable(fmt::format("instance metadata credentials of role {} answered HTTP {}",
+                                   role, cred_resp->status));
   }
   return parse_credentials_json(cred_resp->body, "imds");
 }
@@ -339,11 +343,11 @@ Result<Credentials> ChainCredentialsProvider::fetch(Deadline deadline) {
   for (auto& p : providers_) {
     auto r = p->fetch(deadline);
     if (r.ok()) return r;
-    if (r.error().code() != Errc::kNotFound) return std::move(r).error().prefix(std::string(p->name()));
+    if (r.error().code() != Errc::kNotFound) return std::move(r).error().prefix(p->name());
     if (!tried.empty()) tried += "; ";
-    tried += std::string(p->name()) + ": " + r.error().message();
+    tried += fmt::format("{}: {}", p->name(), r.error().message());
   }
-  return Error(Errc::kPermissionDenied, "no AWS credentials found (" + tried + ")", false);
+  return Error(Errc::kPermissionDenied, fmt::format("no AWS credentials found ({})", tried), false);
 }
 
 std::unique_ptr<CredentialsProvider> make_default_credentials_chain(
@@ -393,7 +397,7 @@ Result<Credentials> CachingCredentials::get(Deadline deadline) {
   }
   if (fresh->expiration_unix_ms && *fresh->expiration_unix_ms <= now) {
     return Error(Errc::kPermissionDenied,
-                 std::string("credentials from ") + fresh->provider + " are already expired", false);
+                 fmt::format("credentials from {} are already expired", fresh->provider), false);
   }
   next_attempt_unix_ms_ = 0;
   last_error_.reset();

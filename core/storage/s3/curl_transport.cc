@@ -4,6 +4,10 @@
 #include <array>
 #include <cstring>
 
+#include <fmt/format.h>
+
+#include "core/text/ascii.h"
+
 namespace sh::s3 {
 namespace {
 
@@ -15,7 +19,7 @@ struct SlistDeleter {
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 struct ReceiveState {
-  HttpResponse* response;
+  TransportResponse* response;
   uint64_t max_body_bytes;
   bool too_large = false;
 };
@@ -53,10 +57,7 @@ size_t on_header(char* buf, size_t size, size_t nitems, void* userdata) noexcept
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) return n;
-    std::string name(line.substr(0, colon));
-    for (char& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
+    std::string name = text::ascii_lowered(line.substr(0, colon));
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
@@ -86,29 +87,30 @@ int on_seek(void* userdata, curl_off_t offset, int origin) noexcept {
   return CURL_SEEKFUNC_OK;
 }
 
-Error transport_error(CURLcode rc, const ReceiveState& st, const HttpRequest& req,
+Error transport_error(CURLcode rc, const ReceiveState& st, const TransportRequest& req,
                       const char* errbuf) {
-  std::string where = req.method + " " + req.scheme + "://" + req.host_header();
-  std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
+  const std::string where = fmt::format("{} {}://{}", req.method, req.scheme, req.host_header());
+  const char* detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  std::string message = fmt::format("{}: {}", where, detail);
   switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-      return Error(Errc::kTimeout, where + ": " + detail, /*retryable=*/true);
+      return Error(Errc::kTimeout, std::move(message), /*retryable=*/true);
     case CURLE_WRITE_ERROR:
       if (st.too_large) {
         return Error(Errc::kBadResponse,
-                     where + ": response body larger than the " +
-                         std::to_string(st.max_body_bytes) + " bytes expected",
+                     fmt::format("{}: response body larger than the {} bytes expected", where,
+                                 st.max_body_bytes),
                      false);
       }
-      return Error(Errc::kInternal, where + ": cannot store response body", false);
+      return Error(Errc::kInternal, fmt::format("{}: cannot store response body", where), false);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-      return Error(Errc::kUnavailable, where + ": " + detail, false);
+      return Error(Errc::kUnavailable, std::move(message), false);
     default:
-      return Error(Errc::kUnavailable, where + ": " + detail, /*retryable=*/true);
+      return Error(Errc::kUnavailable, std::move(message), /*retryable=*/true);
   }
 }
 
@@ -173,13 +175,14 @@ int64_t CurlTransport::connections_opened() const {
   return connections_opened_;
 }
 
-Result<HttpResponse> CurlTransport::send(const HttpRequest& req, const SendOptions& opts) {
+Result<TransportResponse> CurlTransport::send(const TransportRequest& req,
+                                              const SendOptions& opts) {
   Easy easy = acquire();
   if (!easy) return internal_error("curl_easy_init failed");
   CURL* h = easy.get();
   curl_easy_reset(h);
 
-  HttpResponse response;
+  TransportResponse response;
   ReceiveState recv{&response, opts.max_body_bytes};
   SendState send_state{req.body};
   char errbuf[CURL_ERROR_SIZE] = {0};
@@ -194,7 +197,9 @@ Result<HttpResponse> CurlTransport::send(const HttpRequest& req, const SendOptio
   };
   bool ok = append("Expect:");  // no 100-continue round trip on PUT
   for (const auto& [name, value] : req.headers) {
-    ok = ok && append(value.empty() ? name + ";" : name + ": " + value);
+    // "Name;" sends an empty header; "Name:" would remove it.
+    ok = ok && append(value.empty() ? fmt::format("{};", name)
+                                    : fmt::format("{}: {}", name, value));
   }
   if (!ok) return internal_error("curl_slist_append failed");
 
@@ -237,7 +242,7 @@ Result<HttpResponse> CurlTransport::send(const HttpRequest& req, const SendOptio
     curl_easy_setopt(h, CURLOPT_SEEKDATA, &send_state);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   } else {
-    return invalid_argument("unsupported HTTP method " + req.method);
+    return invalid_argument(fmt::format("unsupported HTTP method {}", req.method));
   }
 
   const CURLcode rc = curl_easy_perform(h);

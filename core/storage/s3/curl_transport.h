@@ -33,7 +33,7 @@ class CurlTransport final : public HttpTransport {
   CurlTransport(const CurlTransport&) = delete;
   CurlTransport& operator=(const CurlTransport&) = delete;
 
-  Result<HttpResponse> send(const HttpRequest& req, const SendOptions& opts) override;
+  Result<TransportResponse> send(const TransportRequest& req, const SendOptions& opts) override;
 
   // Connections opened so far (for tests of connection reuse).
   int64_t connections_opened() const;

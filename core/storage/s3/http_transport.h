@@ -25,7 +25,7 @@ class HttpTransport {
   //   kUnavailable  connect/DNS/TLS failure, connection dropped, body truncated (retryable)
   //   kBadResponse  body above opts.max_body_bytes (not retryable)
   // Messages name the host, never header values.
-  virtual Result<HttpResponse> send(const HttpRequest& req, const SendOptions& opts) = 0;
+  virtual Result<TransportResponse> send(const TransportRequest& req, const SendOptions& opts) = 0;
 };
 
 }  // namespace sh::s3

@@ -16,7 +16,7 @@ namespace sh::s3 {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
-struct HttpRequest {
+struct TransportRequest {
   std::string method = "GET";
   std::string scheme = "https";  // "http" or "https"
   std::string host;              // hostname or IP; IPv6 with brackets ("[::1]")
@@ -38,15 +38,13 @@ struct HttpRequest {
   void set_header(std::string_view name, std::string value);
 };
 
-struct HttpResponse {
+struct TransportResponse {
   long status = 0;
   HeaderList headers;  // names lower-cased
   std::string body;
 
   std::optional<std::string> header(std::string_view lower_name) const;
 };
-
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace sh::s3
 

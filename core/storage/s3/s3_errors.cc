@@ -1,5 +1,8 @@
 #include "core/storage/s3/s3_errors.h"
 
+#include <iterator>
+
+#include <fmt/format.h>
 #include <pugixml.hpp>
 
 namespace sh::s3 {
@@ -32,22 +35,23 @@ bool is_retryable_s3_error(long http_status, std::string_view code) {
 }
 
 Error s3_error_to_error(const S3ErrorInfo& info, std::string_view what) {
-  std::string msg(what);
-  msg += ": HTTP " + std::to_string(info.http_status);
-  if (!info.code.empty()) msg += " " + info.code;
-  if (!info.message.empty()) msg += " (" + info.message + ")";
+  // "<what>: HTTP <status>[ <Code>][ (<Message>)]"
+  std::string msg = fmt::format("{}: HTTP {}", what, info.http_status);
+  if (!info.code.empty()) fmt::format_to(std::back_inserter(msg), " {}", info.code);
+  if (!info.message.empty()) fmt::format_to(std::back_inserter(msg), " ({})", info.message);
   switch (info.http_status) {
     case 404:
       if (info.code == "NoSuchBucket") {
-        return Error(Errc::kUnavailable, msg + ": the bucket does not exist", false);
+        return Error(Errc::kUnavailable, fmt::format("{}: the bucket does not exist", msg), false);
       }
       return Error(Errc::kNotFound, msg, false);
     case 403:
-      return Error(Errc::kPermissionDenied, msg + ": credentials rejected", false);
+      return Error(Errc::kPermissionDenied, fmt::format("{}: credentials rejected", msg), false);
     case 412:
-      return Error(Errc::kPreconditionFailed, msg + ": object changed (ETag differs)", false);
+      return Error(Errc::kPreconditionFailed,
+                   fmt::format("{}: object changed (ETag differs)", msg), false);
     case 416:
-      return Error(Errc::kInvalidArgument, msg + ": range not satisfiable", false);
+      return Error(Errc::kInvalidArgument, fmt::format("{}: range not satisfiable", msg), false);
     default:
       break;
   }

@@ -1,8 +1,10 @@
 #include "core/storage/s3/s3_object_store.h"
 
 #include <charconv>
+#include <iterator>
 #include <thread>
 
+#include <fmt/format.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -62,34 +64,37 @@ std::optional<ContentRange> parse_content_range(const std::optional<std::string>
 }
 
 Error bad_response(const std::string& what, const std::string& m, bool retryable = false) {
-  return Error(Errc::kBadResponse, what + ": " + m, retryable);
+  return Error(Errc::kBadResponse, fmt::format("{}: {}", what, m), retryable);
 }
 
 // A 206 answer's Content-Range, checked to have a total size and to announce
 // exactly the body received (a short body is retryable: the transfer was cut).
-Result<ContentRange> checked_content_range(const std::string& what, const HttpResponse& r) {
+Result<ContentRange> checked_content_range(const std::string& what, const TransportResponse& r) {
   auto cr = parse_content_range(r.header("content-range"));
   if (!cr || !cr->total) return bad_response(what, "missing or malformed Content-Range");
   const uint64_t announced = cr->last - cr->first + 1;
   if (r.body.size() != announced) {
-    return bad_response(what, "body has " + std::to_string(r.body.size()) +
-                                  " bytes, Content-Range announces " + std::to_string(announced),
+    return bad_response(what,
+                        fmt::format("body has {} bytes, Content-Range announces {}", r.body.size(),
+                                    announced),
                         /*retryable=*/true);
   }
   return *cr;
 }
 
 // The object read must still be the version the caller pinned.
-Status check_pinned_etag(const std::string& what, const HttpResponse& r, const ReadOptions& opts) {
+Status check_pinned_etag(const std::string& what, const TransportResponse& r,
+                         const ReadOptions& opts) {
   if (!opts.if_match_etag) return ok_status();
   auto etag = r.header("etag");
   if (etag && *etag != *opts.if_match_etag) {
-    return Error(Errc::kPreconditionFailed, what + ": object changed (ETag differs)", false);
+    return Error(Errc::kPreconditionFailed, fmt::format("{}: object changed (ETag differs)", what),
+                 false);
   }
   return ok_status();
 }
 
-RangeRead to_range_read(HttpResponse&& resp, uint64_t object_size) {
+RangeRead to_range_read(TransportResponse&& resp, uint64_t object_size) {
   RangeRead out;
   out.etag = resp.header("etag").value_or("");
   out.data = std::move(resp.body);
@@ -114,19 +119,19 @@ bool valid_bucket_name(std::string_view b) {
 Result<S3Options> parse_s3_url(std::string_view url) {
   constexpr std::string_view kScheme = "s3://";
   if (url.substr(0, kScheme.size()) != kScheme) {
-    return invalid_argument("S3 URL must start with s3://: " + std::string(url));
+    return invalid_argument(fmt::format("S3 URL must start with s3://: {}", url));
   }
   std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find('/');
   S3Options opts;
   opts.bucket = std::string(rest.substr(0, slash));
   if (!valid_bucket_name(opts.bucket)) {
-    return invalid_argument("bad bucket name in S3 URL " + std::string(url));
+    return invalid_argument(fmt::format("bad bucket name in S3 URL {}", url));
   }
   if (slash != std::string_view::npos) {
     std::string_view prefix = rest.substr(slash + 1);
     if (prefix.find('?') != std::string_view::npos || prefix.find('#') != std::string_view::npos) {
-      return invalid_argument("S3 URL must not carry a query or fragment: " + std::string(url));
+      return invalid_argument(fmt::format("S3 URL must not carry a query or fragment: {}", url));
     }
     opts.prefix = std::string(prefix);
     if (!opts.prefix.empty() && opts.prefix.back() != '/') opts.prefix.push_back('/');
@@ -156,15 +161,17 @@ void apply_aws_environment(S3Options* opts) { apply_aws_environment(opts, proces
 struct S3ObjectStore::Operation {
   std::string_view name;  // metrics label
   std::string what;       // "GET s3://bucket/key bytes=0-9"
-  std::function<HttpRequest()> build;
+  std::function<TransportRequest()> build;
   Deadline deadline;
   uint64_t max_body_bytes = kMaxErrorBodyBytes;
   // Validates a 2xx answer; a retryable error repeats the request.
-  std::function<Status(const HttpResponse&)> check;
+  std::function<Status(const TransportResponse&)> check;
 };
 
 Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::create(S3Options opts, S3Dependencies deps) {
-  if (!valid_bucket_name(opts.bucket)) return invalid_argument("bad S3 bucket name '" + opts.bucket + "'");
+  if (!valid_bucket_name(opts.bucket)) {
+    return invalid_argument(fmt::format("bad S3 bucket name '{}'", opts.bucket));
+  }
   if (!opts.prefix.empty() && opts.prefix.back() != '/') opts.prefix.push_back('/');
   if (opts.region.empty()) opts.region = "us-east-1";
   if (opts.endpoint.empty()) opts.endpoint = default_aws_endpoint(opts.region);
@@ -208,16 +215,20 @@ S3ObjectStore::~S3ObjectStore() = default;
 bool S3ObjectStore::path_style() const { return builder_->path_style(); }
 int64_t S3ObjectStore::clock_offset_ms() const { return signer_->clock_offset_ms(); }
 
-std::string S3ObjectStore::describe() const { return "s3://" + opts_.bucket + "/" + opts_.prefix; }
+std::string S3ObjectStore::describe() const {
+  return fmt::format("s3://{}/{}", opts_.bucket, opts_.prefix);
+}
 
 std::string S3ObjectStore::object_url(std::string_view full_key) const {
-  return "s3://" + opts_.bucket + "/" + std::string(full_key);
+  return fmt::format("s3://{}/{}", opts_.bucket, full_key);
 }
 
 Result<std::string> S3ObjectStore::full_key(std::string_view key) const {
-  if (key.empty()) return invalid_argument("empty object key under " + describe());
-  std::string k = opts_.prefix + std::string(key);
-  if (k.size() > kMaxKeyBytes) return invalid_argument("object key longer than 1024 bytes: " + object_url(k));
+  if (key.empty()) return invalid_argument(fmt::format("empty object key under {}", describe()));
+  std::string k = fmt::format("{}{}", opts_.prefix, key);
+  if (k.size() > kMaxKeyBytes) {
+    return invalid_argument(fmt::format("object key longer than 1024 bytes: {}", object_url(k)));
+  }
   return k;
 }
 
@@ -225,13 +236,13 @@ Deadline S3ObjectStore::effective(const Deadline& d) const {
   return d.is_never() ? Deadline::after(Millis(opts_.request_timeout_ms)) : d;
 }
 
-Result<HttpResponse> S3ObjectStore::execute(const Operation& op) {
+Result<TransportResponse> S3ObjectStore::execute(const Operation& op) {
   bool skew_corrected = false;
   bool credentials_renewed = false;
   std::optional<Error> last;
   auto timed_out = [&](int attempts) {
-    std::string m = op.what + ": deadline reached after " + std::to_string(attempts) + " attempt(s)";
-    if (last) m += "; last error: " + last->message();
+    std::string m = fmt::format("{}: deadline reached after {} attempt(s)", op.what, attempts);
+    if (last) fmt::format_to(std::back_inserter(m), "; last error: {}", last->message());
     return Error(Errc::kTimeout, std::move(m), true);
   };
   int attempt = 0;
@@ -242,11 +253,11 @@ Result<HttpResponse> S3ObjectStore::execute(const Operation& op) {
     auto creds = credentials_->get(op.deadline);
     if (!creds.ok()) {
       Error e = std::move(creds).error();
-      e.prefix(op.what + ": credentials");
+      e.prefix(fmt::format("{}: credentials", op.what));
       if (!e.retryable()) return e;
       failure = std::move(e);
     } else {
-      HttpRequest req = op.build();
+      TransportRequest req = op.build();
       signer_->sign(&req, *creds);
       SendOptions so;
       // The attempt may use all the time left; a stalled transfer is cut by the stall timeout.
@@ -301,7 +312,8 @@ Result<HttpResponse> S3ObjectStore::execute(const Operation& op) {
     }
     last = std::move(failure);
     if (attempt >= retry_->max_attempts()) {
-      return Error(last->code(), last->message() + " (gave up after " + std::to_string(attempt) + " attempts)",
+      return Error(last->code(),
+                   fmt::format("{} (gave up after {} attempts)", last->message(), attempt),
                    last->retryable());
     }
     const int64_t delay = retry_->backoff_ms(attempt);
@@ -319,33 +331,33 @@ Result<RangeRead> S3ObjectStore::get_range(std::string_view key, uint64_t offset
   const std::string range_header = range.to_http_header_value();
   Operation op;
   op.name = "get_object";
-  op.what = "GET " + object_url(k) + " " + range_header;
+  op.what = fmt::format("GET {} {}", object_url(k), range_header);
   op.deadline = effective(opts.deadline);
   op.max_body_bytes = std::max(length, kMaxErrorBodyBytes);
   op.build = [&] { return builder_->get_object(k, range_header, opts.if_match_etag); };
   uint64_t object_size = 0;
-  op.check = [&](const HttpResponse& r) -> Status {
+  op.check = [&](const TransportResponse& r) -> Status {
     if (r.status != 206) {
-      return bad_response(op.what, "expected 206 Partial Content, got HTTP " + std::to_string(r.status));
+      return bad_response(op.what,
+                          fmt::format("expected 206 Partial Content, got HTTP {}", r.status));
     }
     SH_ASSIGN_OR_RETURN(ContentRange cr, checked_content_range(op.what, r));
     const uint64_t announced = cr.last - cr.first + 1;
     if (cr.first != offset || announced != length) {
       if (range.end() > *cr.total) {
         return Error(Errc::kInvalidArgument,
-                     op.what + ": range runs past the end of the object (size " +
-                         std::to_string(*cr.total) + ")",
+                     fmt::format("{}: range runs past the end of the object (size {})", op.what,
+                                 *cr.total),
                      false);
       }
-      return bad_response(op.what, "asked for " + std::to_string(length) + " bytes at " +
-                                       std::to_string(offset) + ", got " + std::to_string(announced) +
-                                       " at " + std::to_string(cr.first));
+      return bad_response(op.what, fmt::format("asked for {} bytes at {}, got {} at {}", length,
+                                               offset, announced, cr.first));
     }
     SH_RETURN_IF_ERROR(check_pinned_etag(op.what, r, opts));
     object_size = *cr.total;
     return ok_status();
   };
-  SH_ASSIGN_OR_RETURN(HttpResponse resp, execute(op));
+  SH_ASSIGN_OR_RETURN(TransportResponse resp, execute(op));
   return to_range_read(std::move(resp), object_size);
 }
 
@@ -353,15 +365,15 @@ Result<RangeRead> S3ObjectStore::get_suffix(std::string_view key, uint64_t lengt
                                             const ReadOptions& opts) {
   if (length == 0) return invalid_argument("empty suffix read");
   SH_ASSIGN_OR_RETURN(std::string k, full_key(key));
-  const std::string range_header = "bytes=-" + std::to_string(length);
+  const std::string range_header = fmt::format("bytes=-{}", length);
   Operation op;
   op.name = "get_object";
-  op.what = "GET " + object_url(k) + " " + range_header;
+  op.what = fmt::format("GET {} {}", object_url(k), range_header);
   op.deadline = effective(opts.deadline);
   op.max_body_bytes = std::max(length, kMaxErrorBodyBytes);
   op.build = [&] { return builder_->get_object(k, range_header, opts.if_match_etag); };
   uint64_t object_size = 0;
-  op.check = [&](const HttpResponse& r) -> Status {
+  op.check = [&](const TransportResponse& r) -> Status {
     if (r.status == 200) {
       // Some servers answer a suffix covering the whole object with the object.
       if (r.body.size() > length) {
@@ -372,12 +384,12 @@ Result<RangeRead> S3ObjectStore::get_suffix(std::string_view key, uint64_t lengt
       SH_ASSIGN_OR_RETURN(ContentRange cr, checked_content_range(op.what, r));
       const uint64_t announced = cr.last - cr.first + 1;
       if (cr.last + 1 != *cr.total || announced != std::min(length, *cr.total)) {
-        return bad_response(op.what, "Content-Range " + *r.header("content-range") +
-                                         " is not the last " + std::to_string(length) + " bytes");
+        return bad_response(op.what, fmt::format("Content-Range {} is not the last {} bytes",
+                                                 *r.header("content-range"), length));
       }
       object_size = *cr.total;
     } else {
-      return bad_response(op.what, "unexpected HTTP " + std::to_string(r.status));
+      return bad_response(op.what, fmt::format("unexpected HTTP {}", r.status));
     }
     return check_pinned_etag(op.what, r, opts);
   };
@@ -397,23 +409,27 @@ Result<RangeRead> S3ObjectStore::get(std::string_view key, const ReadOptions& op
   SH_ASSIGN_OR_RETURN(std::string k, full_key(key));
   Operation op;
   op.name = "get_object";
-  op.what = "GET " + object_url(k);
+  op.what = fmt::format("GET {}", object_url(k));
   op.deadline = effective(opts.deadline);
   op.max_body_bytes = kMaxWholeObjectBytes;
   op.build = [&] { return builder_->get_object(k, "", opts.if_match_etag); };
-  op.check = [&](const HttpResponse& r) -> Status {
-    if (r.status != 200) return bad_response(op.what, "expected 200, got HTTP " + std::to_string(r.status));
+  op.check = [&](const TransportResponse& r) -> Status {
+    if (r.status != 200) {
+      return bad_response(op.what, fmt::format("expected 200, got HTTP {}", r.status));
+    }
     if (auto cl = r.header("content-length")) {
       uint64_t n = 0;
       if (!parse_u64(*cl, &n)) return bad_response(op.what, "malformed Content-Length");
       if (n != r.body.size()) {
-        return bad_response(op.what, "body has " + std::to_string(r.body.size()) +
-                                         " bytes, Content-Length announces " + *cl, true);
+        return bad_response(op.what,
+                            fmt::format("body has {} bytes, Content-Length announces {}",
+                                        r.body.size(), *cl),
+                            true);
       }
     }
     return check_pinned_etag(op.what, r, opts);
   };
-  SH_ASSIGN_OR_RETURN(HttpResponse resp, execute(op));
+  SH_ASSIGN_OR_RETURN(TransportResponse resp, execute(op));
   const uint64_t size = resp.body.size();
   return to_range_read(std::move(resp), size);
 }
@@ -422,12 +438,12 @@ Result<ObjectInfo> S3ObjectStore::head(std::string_view key, const ReadOptions& 
   SH_ASSIGN_OR_RETURN(std::string k, full_key(key));
   Operation op;
   op.name = "head_object";
-  op.what = "HEAD " + object_url(k);
+  op.what = fmt::format("HEAD {}", object_url(k));
   op.deadline = effective(opts.deadline);
   op.build = [&] { return builder_->head_object(k, opts.if_match_etag); };
   ObjectInfo info;
   info.key = std::string(key);
-  op.check = [&](const HttpResponse& r) -> Status {
+  op.check = [&](const TransportResponse& r) -> Status {
     auto cl = r.header("content-length");
     if (r.status != 200 || !cl || !parse_u64(*cl, &info.size)) {
       return bad_response(op.what, "expected 200 with a Content-Length");
@@ -449,26 +465,27 @@ Result<ListPage> S3ObjectStore::list(const ListOptions& opts) {
   p.max_keys = opts.max_keys;
   Operation op;
   op.name = "list_objects_v2";
-  op.what = "LIST " + object_url(p.prefix);
-  if (!p.delimiter.empty()) op.what += " delimiter '" + p.delimiter + "'";
+  op.what = p.delimiter.empty()
+                ? fmt::format("LIST {}", object_url(p.prefix))
+                : fmt::format("LIST {} delimiter '{}'", object_url(p.prefix), p.delimiter);
   op.deadline = effective(opts.deadline);
   op.max_body_bytes = kMaxListBodyBytes;
   op.build = [&] { return builder_->list_objects_v2(p); };
   ListPage page;
-  op.check = [&](const HttpResponse& r) -> Status {
+  op.check = [&](const TransportResponse& r) -> Status {
     auto parsed = parse_list_objects_v2(r.body, /*url_encoded=*/true);
     if (!parsed.ok()) return std::move(parsed).error().prefix(op.what);
     page = ListPage{};
     for (auto& o : parsed->objects) {
       if (o.key.rfind(opts_.prefix, 0) != 0) {
-        return bad_response(op.what, "listed key outside the prefix: " + o.key);
+        return bad_response(op.what, fmt::format("listed key outside the prefix: {}", o.key));
       }
       o.key.erase(0, opts_.prefix.size());
       page.objects.push_back(std::move(o));
     }
     for (auto& cp : parsed->common_prefixes) {
       if (cp.rfind(opts_.prefix, 0) != 0) {
-        return bad_response(op.what, "listed prefix outside the prefix: " + cp);
+        return bad_response(op.what, fmt::format("listed prefix outside the prefix: {}", cp));
       }
       page.common_prefixes.push_back(cp.substr(opts_.prefix.size()));
     }
@@ -483,13 +500,15 @@ Status S3ObjectStore::put(std::string_view key, std::string_view data, Deadline 
   SH_ASSIGN_OR_RETURN(std::string k, full_key(key));
   Operation op;
   op.name = "put_object";
-  op.what = "PUT " + object_url(k) + " (" + std::to_string(data.size()) + " bytes)";
+  op.what = fmt::format("PUT {} ({} bytes)", object_url(k), data.size());
   op.deadline = effective(deadline);
   // Hash once; every attempt re-signs the same payload hash.
-  HttpRequest prototype = builder_->put_object(k, data);
+  TransportRequest prototype = builder_->put_object(k, data);
   op.build = [&] { return prototype; };
-  op.check = [&](const HttpResponse& r) -> Status {
-    if (r.status != 200) return bad_response(op.what, "expected 200, got HTTP " + std::to_string(r.status));
+  op.check = [&](const TransportResponse& r) -> Status {
+    if (r.status != 200) {
+      return bad_response(op.what, fmt::format("expected 200, got HTTP {}", r.status));
+    }
     return ok_status();
   };
   SH_RETURN_IF_ERROR(execute(op));
@@ -509,7 +528,7 @@ Result<std::shared_ptr<ObjectStore>> make_s3_object_store(S3Options opts,
     if (FILE* f = std::fopen(opts.ca_file.c_str(), "r")) {
       std::fclose(f);
     } else {
-      return invalid_argument("cannot read S3 CA file " + opts.ca_file);
+      return invalid_argument(fmt::format("cannot read S3 CA file {}", opts.ca_file));
     }
   }
   auto transport = std::make_shared<CurlTransport>(topts);

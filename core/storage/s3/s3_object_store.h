@@ -35,8 +35,8 @@ class RetryPolicy;
 class S3RequestBuilder;
 class SigV4Signer;
 struct S3Metrics;
-struct HttpResponse;
-struct HttpRequest;
+struct TransportResponse;
+struct TransportRequest;
 
 struct S3Options {
   std::string bucket;
@@ -104,7 +104,7 @@ class S3ObjectStore final : public ObjectStore {
   struct Operation;
   S3ObjectStore(S3Options opts, S3Dependencies deps, bool path_style, std::string endpoint_host);
 
-  Result<HttpResponse> execute(const Operation& op);
+  Result<TransportResponse> execute(const Operation& op);
   Deadline effective(const Deadline& d) const;
   std::string object_url(std::string_view full_key) const;
   Result<std::string> full_key(std::string_view key) const;

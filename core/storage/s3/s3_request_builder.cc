@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "core/storage/s3/crypto.h"
 
 namespace sh::s3 {
@@ -10,13 +12,13 @@ Result<S3Endpoint> parse_endpoint(std::string_view url) {
   auto parts = parse_url(url);
   if (!parts.ok()) return std::move(parts).error().prefix("S3 endpoint");
   if (!parts->path.empty() && parts->path != "/") {
-    return invalid_argument("S3 endpoint must not have a path: " + std::string(url));
+    return invalid_argument(fmt::format("S3 endpoint must not have a path: {}", url));
   }
   return S3Endpoint{parts->scheme, parts->host, parts->port};
 }
 
 std::string default_aws_endpoint(std::string_view region) {
-  return "https://s3." + std::string(region) + ".amazonaws.com";
+  return fmt::format("https://s3.{}.amazonaws.com", region);
 }
 
 bool is_ip_or_localhost(std::string_view host) {
@@ -63,41 +65,39 @@ bool choose_path_style(const S3Endpoint& endpoint, std::string_view bucket,
 S3RequestBuilder::S3RequestBuilder(S3Endpoint endpoint, std::string bucket, bool path_style)
     : endpoint_(std::move(endpoint)), bucket_(std::move(bucket)), path_style_(path_style) {}
 
-HttpRequest S3RequestBuilder::base(std::string method, std::string_view key) const {
-  HttpRequest req;
+TransportRequest S3RequestBuilder::base(std::string method, std::string_view key) const {
+  TransportRequest req;
   req.method = std::move(method);
   req.scheme = endpoint_.scheme;
   req.port = endpoint_.port;
   if (path_style_) {
     req.host = endpoint_.host;
-    req.path = "/" + bucket_;
-    if (!key.empty()) req.path += "/" + std::string(key);
+    req.path = key.empty() ? fmt::format("/{}", bucket_) : fmt::format("/{}/{}", bucket_, key);
   } else {
-    req.host = bucket_ + "." + endpoint_.host;
-    req.path = "/" + std::string(key);
+    req.host = fmt::format("{}.{}", bucket_, endpoint_.host);
+    req.path = fmt::format("/{}", key);
   }
   req.set_header("Host", req.host_header());
   return req;
 }
 
-HttpRequest S3RequestBuilder::get_object(std::string_view key, std::string_view range,
-                                         const std::optional<std::string>& if_match) const {
-  HttpRequest req = base("GET", key);
+TransportRequest S3RequestBuilder::get_object(std::string_view key, std::string_view range,
+                                              const std::optional<std::string>& if_match) const {
+  TransportRequest req = base("GET", key);
   if (!range.empty()) req.set_header("Range", std::string(range));
   if (if_match) req.set_header("If-Match", *if_match);
   return req;
 }
 
-HttpRequest S3RequestBuilder::head_object(std::string_view key,
-                                          const std::optional<std::string>& if_match) const {
-  HttpRequest req = base("HEAD", key);
+TransportRequest S3RequestBuilder::head_object(std::string_view key,
+                                               const std::optional<std::string>& if_match) const {
+  TransportRequest req = base("HEAD", key);
   if (if_match) req.set_header("If-Match", *if_match);
   return req;
 }
 
-HttpRequest S3RequestBuilder::list_objects_v2(const ListObjectsV2Params& p) const {
-  HttpRequest req = base("GET", "");
-  if (!path_style_) req.path = "/";
+TransportRequest S3RequestBuilder::list_objects_v2(const ListObjectsV2Params& p) const {
+  TransportRequest req = base("GET", "");  // path "/<bucket>" or, virtual-hosted, "/"
   req.query.emplace_back("list-type", "2");
   req.query.emplace_back("encoding-type", "url");
   req.query.emplace_back("max-keys", std::to_string(std::clamp<uint32_t>(p.max_keys, 1, 1000)));
@@ -108,8 +108,8 @@ HttpRequest S3RequestBuilder::list_objects_v2(const ListObjectsV2Params& p) cons
   return req;
 }
 
-HttpRequest S3RequestBuilder::put_object(std::string_view key, std::string_view body) const {
-  HttpRequest req = base("PUT", key);
+TransportRequest S3RequestBuilder::put_object(std::string_view key, std::string_view body) const {
+  TransportRequest req = base("PUT", key);
   req.body = body;
   req.set_header("x-amz-content-sha256", sha256_hex(body));
   req.set_header("Content-Type", "application/octet-stream");

@@ -46,19 +46,20 @@ class S3RequestBuilder {
   S3RequestBuilder(S3Endpoint endpoint, std::string bucket, bool path_style);
 
   // `range` is a full Range header value ("bytes=0-9", "bytes=-100") or "".
-  HttpRequest get_object(std::string_view key, std::string_view range,
-                         const std::optional<std::string>& if_match) const;
-  HttpRequest head_object(std::string_view key, const std::optional<std::string>& if_match) const;
+  TransportRequest get_object(std::string_view key, std::string_view range,
+                              const std::optional<std::string>& if_match) const;
+  TransportRequest head_object(std::string_view key,
+                               const std::optional<std::string>& if_match) const;
   // Always asks encoding-type=url so any key survives the XML answer.
-  HttpRequest list_objects_v2(const ListObjectsV2Params& p) const;
+  TransportRequest list_objects_v2(const ListObjectsV2Params& p) const;
   // REQUIRES: `body` outlives the request. Sets x-amz-content-sha256 to its hash.
-  HttpRequest put_object(std::string_view key, std::string_view body) const;
+  TransportRequest put_object(std::string_view key, std::string_view body) const;
 
   bool path_style() const { return path_style_; }
   const std::string& bucket() const { return bucket_; }
 
  private:
-  HttpRequest base(std::string method, std::string_view key) const;
+  TransportRequest base(std::string method, std::string_view key) const;
 
   S3Endpoint endpoint_;
   std::string bucket_;

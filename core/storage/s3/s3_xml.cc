@@ -1,6 +1,8 @@
 #include "core/storage/s3/s3_xml.h"
 
 #include <charconv>
+
+#include <fmt/format.h>
 #include <pugixml.hpp>
 
 #include "core/storage/s3/aws_time.h"
@@ -9,12 +11,14 @@
 namespace sh::s3 {
 namespace {
 
-Error bad(std::string m) { return Error(Errc::kBadResponse, "ListObjectsV2 answer: " + m, false); }
+Error bad(std::string_view m) {
+  return Error(Errc::kBadResponse, fmt::format("ListObjectsV2 answer: {}", m), false);
+}
 
 Result<std::string> decoded(std::string_view v, bool url_encoded, const char* what) {
   if (!url_encoded) return std::string(v);
   auto d = uri_decode(v, /*plus_as_space=*/true);
-  if (!d) return bad(std::string("malformed url-encoded ") + what);
+  if (!d) return bad(fmt::format("malformed url-encoded {}", what));
   return std::move(*d);
 }
 
@@ -23,7 +27,7 @@ Result<std::string> decoded(std::string_view v, bool url_encoded, const char* wh
 Result<ListObjectsV2Result> parse_list_objects_v2(std::string_view body, bool url_encoded) {
   pugi::xml_document doc;
   pugi::xml_parse_result pr = doc.load_buffer(body.data(), body.size());
-  if (!pr) return bad(std::string("not XML: ") + pr.description());
+  if (!pr) return bad(fmt::format("not XML: {}", pr.description()));
   pugi::xml_node root = doc.child("ListBucketResult");
   if (!root) return bad("no <ListBucketResult> element");
 
@@ -41,7 +45,7 @@ Result<ListObjectsV2Result> parse_list_objects_v2(std::string_view body, bool ur
     std::string_view size = c.child_value("Size");
     auto r = std::from_chars(size.data(), size.data() + size.size(), info.size);
     if (size.empty() || r.ec != std::errc() || r.ptr != size.data() + size.size()) {
-      return bad("bad <Size> for key " + info.key);
+      return bad(fmt::format("bad <Size> for key {}", info.key));
     }
     info.etag = c.child_value("ETag");
     if (auto t = parse_iso8601(c.child_value("LastModified"))) info.mtime_ms = *t;

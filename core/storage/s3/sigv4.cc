@@ -1,22 +1,18 @@
 #include "core/storage/s3/sigv4.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
+
+#include <fmt/format.h>
 
 #include "core/storage/s3/aws_time.h"
 #include "core/storage/s3/crypto.h"
 #include "core/storage/s3/uri_encoding.h"
+#include "core/text/ascii.h"
 
 namespace sh::s3 {
 namespace {
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Trims leading/trailing whitespace and collapses inner runs to one space.
 std::string trim_all(std::string_view v) {
@@ -39,7 +35,8 @@ std::string trim_all(std::string_view v) {
 
 std::string Credentials::redacted_key_id() const {
   if (access_key_id.size() <= 4) return "****";
-  return std::string(access_key_id.size() - 4, '*') + access_key_id.substr(access_key_id.size() - 4);
+  return fmt::format("{}{}", std::string(access_key_id.size() - 4, '*'),
+                     std::string_view(access_key_id).substr(access_key_id.size() - 4));
 }
 
 SigV4Signer::SigV4Signer(std::string region, std::string service, std::shared_ptr<Clock> clock)
@@ -66,7 +63,7 @@ std::string SigV4Signer::canonical_query(const QueryParams& params) {
 }
 
 bool SigV4Signer::is_signed_header(std::string_view name) {
-  std::string n = to_lower(name);
+  std::string n = text::ascii_lowered(name);
   return n == "host" || n == "range" || n == "content-md5" || n.rfind("x-amz-", 0) == 0;
 }
 
@@ -74,13 +71,13 @@ CanonicalHeaders SigV4Signer::canonical_headers(const HeaderList& headers) {
   std::map<std::string, std::string> merged;  // sorted by lower-case name
   for (const auto& [name, value] : headers) {
     if (!is_signed_header(name)) continue;
-    std::string lname = to_lower(name);
+    std::string lname = text::ascii_lowered(name);
     auto [it, inserted] = merged.try_emplace(lname, trim_all(value));
-    if (!inserted) it->second += "," + trim_all(value);
+    if (!inserted) it->second.append(",").append(trim_all(value));
   }
   CanonicalHeaders out;
   for (const auto& [name, value] : merged) {
-    out.block += name + ":" + value + "\n";
+    fmt::format_to(std::back_inserter(out.block), "{}:{}\n", name, value);
     if (!out.signed_headers.empty()) out.signed_headers.push_back(';');
     out.signed_headers += name;
   }
@@ -141,11 +138,11 @@ std::string SigV4Signer::signing_key(std::string_view secret, std::string_view d
   return cached_key_;
 }
 
-void SigV4Signer::sign(HttpRequest* req, const Credentials& creds) const {
+void SigV4Signer::sign(TransportRequest* req, const Credentials& creds) const {
   sign_at(req, creds, now_unix_ms());
 }
 
-void SigV4Signer::sign_at(HttpRequest* req, const Credentials& creds, int64_t unix_ms) const {
+void SigV4Signer::sign_at(TransportRequest* req, const Credentials& creds, int64_t unix_ms) const {
   const std::string amz_date = format_amz_date(unix_ms);
   const std::string date = amz_date.substr(0, 8);
   req->set_header("x-amz-date", amz_date);
@@ -157,9 +154,11 @@ void SigV4Signer::sign_at(HttpRequest* req, const Credentials& creds, int64_t un
   if (!creds.session_token.empty()) {
     req->set_header("x-amz-security-token", creds.session_token);
   } else {
-    std::erase_if(req->headers, [](const auto& h) { return iequals(h.first, "x-amz-security-token"); });
+    std::erase_if(req->headers,
+                  [](const auto& h) { return text::iequals(h.first, "x-amz-security-token"); });
   }
-  std::erase_if(req->headers, [](const auto& h) { return iequals(h.first, "authorization"); });
+  std::erase_if(req->headers,
+                [](const auto& h) { return text::iequals(h.first, "authorization"); });
 
   const CanonicalHeaders ch = canonical_headers(req->headers);
   const std::string cr = canonical_request(req->method, canonical_uri(req->path),
@@ -167,9 +166,10 @@ void SigV4Signer::sign_at(HttpRequest* req, const Credentials& creds, int64_t un
   const std::string scope = credential_scope(date, region_, service_);
   const std::string sts = string_to_sign(amz_date, scope, cr);
   const std::string sig = signature(signing_key(creds.secret_access_key, date), sts);
-  req->headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id +
-                                                 "/" + scope + ", SignedHeaders=" +
-                                                 ch.signed_headers + ", Signature=" + sig);
+  req->headers.emplace_back("Authorization",
+                            fmt::format("AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, "
+                                        "Signature={}",
+                                        creds.access_key_id, scope, ch.signed_headers, sig));
 }
 
 }  // namespace sh::s3

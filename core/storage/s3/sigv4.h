@@ -77,9 +77,9 @@ class SigV4Signer {
   // x-amz-security-token (when creds has one) and Authorization, replacing any
   // earlier values (safe to call again on a retry).
   // REQUIRES: req has a "host" header; creds non-empty.
-  void sign(HttpRequest* req, const Credentials& creds) const;
+  void sign(TransportRequest* req, const Credentials& creds) const;
   // Same at an explicit time (ms since the Unix epoch).
-  void sign_at(HttpRequest* req, const Credentials& creds, int64_t unix_ms) const;
+  void sign_at(TransportRequest* req, const Credentials& creds, int64_t unix_ms) const;
 
   // Signing key for (date, region, service) of this signer, cached per day.
   std::string signing_key(std::string_view secret, std::string_view date) const;

@@ -134,7 +134,7 @@ class Server {
     return false;
   }
   HttpAnswer get(const std::string& path, QueryParams query = {}) {
-    HttpRequest r;
+    TransportRequest r;
     r.scheme = "http";
     r.host = "127.0.0.1";
     r.port = port_;

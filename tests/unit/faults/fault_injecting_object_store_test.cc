@@ -1,6 +1,6 @@
 // The fault-injecting decorator itself: which calls a rule sees, when it fires,
 // what each kind does to the answer, deadlines, and concurrent use.
-#include "core/storage/fault_injecting_object_store.h"
+#include "tests/support/fault_injecting_object_store.h"
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +14,9 @@
 
 namespace sh {
 namespace {
+
+using testing::FaultInjectingObjectStore;
+using testing::FaultRule;
 
 class FaultStoreTest : public ::testing::Test {
  protected:

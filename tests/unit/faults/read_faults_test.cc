@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -19,12 +20,15 @@
 #include "core/format/segment.h"
 #include "core/metadata/listing_metadata_store.h"
 #include "core/read/log_reader.h"
-#include "core/storage/fault_injecting_object_store.h"
 #include "core/storage/local_object_store.h"
+#include "tests/support/fault_injecting_object_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace sh::read {
 namespace {
+
+using testing::FaultInjectingObjectStore;
+using testing::FaultRule;
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -85,7 +89,7 @@ class ReadFaultsTest : public ::testing::Test {
     for (const RecordRef& ref : got.records) {
       if (it == model.end()) return "a record past the end of the log";
       Record rec = ref.block->record(ref.index, &scratch).to_record();
-      if (!(rec == it->second)) return "wrong record at offset " + std::to_string(it->first);
+      if (!(rec == it->second)) return fmt::format("wrong record at offset {}", it->first);
       ++it;
     }
     return "";
@@ -116,7 +120,7 @@ TEST_F(ReadFaultsTest, FlippedByteInAnyBlockReadIsCorruptNamingTheObjectAndNotCa
     for (size_t b = 0; b < (*meta)->index.size(); ++b) {
       const format::IndexEntry& entry = (*meta)->index[b];
       for (size_t i = 0; i < entry.handle.size; ++i) {
-        SCOPED_TRACE(topic + " block " + std::to_string(b) + " byte " + std::to_string(i));
+        SCOPED_TRACE(fmt::format("{} block {} byte {}", topic, b, i));
         r->source().invalidate(key);  // cold block (the footer comes back unharmed)
         const uint64_t before = faults_->injected();
         faults_->add(FaultRule::flip("get_range", i).on_key(key).once());
@@ -149,7 +153,7 @@ TEST_F(ReadFaultsTest, FlippedByteInTheFooterSuffixReadIsCorruptNamingTheObject)
 
   int corrupt = 0;
   for (uint64_t pos = 0; pos < size; ++pos) {
-    SCOPED_TRACE("object byte " + std::to_string(pos) + " of " + std::to_string(size));
+    SCOPED_TRACE(fmt::format("object byte {} of {}", pos, size));
     r->source().invalidate(key);  // the footer is read again, through the fault
     faults_->add(FaultRule::flip("get_suffix", size - 1 - pos, /*from_end=*/true).on_key(key).once());
     const uint64_t before = faults_->injected();
@@ -187,7 +191,7 @@ TEST_F(ReadFaultsTest, FlippedByteInTheSecondSuffixReadOfALargeIndexIsCorrupt) {
   ASSERT_GT(tail_bytes, 64u) << "the index must not fit the first read";
 
   for (uint64_t i = 0; i < tail_bytes; ++i) {
-    SCOPED_TRACE("byte " + std::to_string(i) + " from the end of the second suffix read");
+    SCOPED_TRACE(fmt::format("byte {} from the end of the second suffix read", i));
     r->source().invalidate(key);
     faults_->add(FaultRule::flip("get_suffix", i, /*from_end=*/true).on_key(key).after(1).once());
     const uint64_t before = faults_->injected();
@@ -214,8 +218,7 @@ TEST_F(ReadFaultsTest, TruncatedBlockReadsAreErrorsNeverRecords) {
   for (size_t b : {size_t{0}, (*meta)->index.size() - 1}) {
     const format::IndexEntry& entry = (*meta)->index[b];
     for (uint64_t keep = 0; keep < entry.handle.size; ++keep) {
-      SCOPED_TRACE("block " + std::to_string(b) + " cut to " + std::to_string(keep) + " of " +
-                   std::to_string(entry.handle.size) + " bytes");
+      SCOPED_TRACE(fmt::format("block {} cut to {} of {} bytes", b, keep, entry.handle.size));
       faults_->add(FaultRule::truncate("get_range", keep).on_key(key).once());
       auto got = r->read("short", 0, at(entry.first_offset));
       ASSERT_FALSE(got.ok()) << "a short block produced " << got->records.size() << " record(s)";
@@ -237,8 +240,7 @@ TEST_F(ReadFaultsTest, TruncatedFooterSuffixReadsAreErrorsNeverRecords) {
   ASSERT_TRUE(clean.ok());
   const uint64_t size = (*clean)->object_size;
   for (uint64_t keep = 0; keep < size; ++keep) {
-    SCOPED_TRACE("suffix read cut to " + std::to_string(keep) + " of " + std::to_string(size) +
-                 " bytes");
+    SCOPED_TRACE(fmt::format("suffix read cut to {} of {} bytes", keep, size));
     faults_->clear();
     // Every suffix read is cut (also a second one the reader may ask for).
     faults_->add(FaultRule::truncate("get_suffix", keep).on_key(key));
@@ -268,8 +270,7 @@ TEST_F(ReadFaultsTest, WrongObjectSizeInTheFooterReadIsAnErrorNeverRecords) {
                                       uint64_t{1} << 40, UINT64_MAX};
   std::vector<std::string> wrong_code;
   for (uint64_t lie : lies) {
-    SCOPED_TRACE("object_size reported as " + std::to_string(lie) + " (truly " +
-                 std::to_string(size) + ")");
+    SCOPED_TRACE(fmt::format("object_size reported as {} (truly {})", lie, size));
     faults_->clear();
     faults_->add(FaultRule::wrong_length("get_suffix", lie).on_key(key));
     r->source().invalidate(key);
@@ -279,13 +280,12 @@ TEST_F(ReadFaultsTest, WrongObjectSizeInTheFooterReadIsAnErrorNeverRecords) {
     EXPECT_NE(got.error().message().find(key), std::string::npos) << got.error().message();
     if (!is_corrupt_or_bad_response(got.error().code())) {
       const api::ApiError api = api::to_api_error(got.error());
-      wrong_code.push_back("object_size " + std::to_string(lie) + " -> " +
-                           got.error().to_string() + " -> HTTP " + std::to_string(api.status()) +
-                           " error_code " + std::to_string(api.error_code));
+      wrong_code.push_back(fmt::format("object_size {} -> {} -> HTTP {} error_code {}", lie,
+                                       got.error().to_string(), api.status(), api.error_code));
     }
   }
   std::string all;
-  for (const auto& w : wrong_code) all += "\n  " + w;
+  for (const auto& w : wrong_code) all.append("\n  ").append(w);
   EXPECT_TRUE(wrong_code.empty())
       << "a store answer that contradicts itself (more bytes than the object size it reports) "
          "must be kCorrupt/kBadResponse (HTTP 502), not a client error:"
@@ -332,7 +332,7 @@ TEST_F(ReadFaultsTest, StoreErrorsReachTheClientAsTheContractStatuses) {
   };
   for (const char* op : {"get_range", "get_suffix"}) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(std::string(op) + " fails with " + std::string(errc_name(c.injected)));
+      SCOPED_TRACE(fmt::format("{} fails with {}", op, errc_name(c.injected)));
       r->source().invalidate(key);  // cold footer and block
       // A missing segment makes the reader reload the index and try once more, so
       // that fault must persist to reach the client; the others fire once.

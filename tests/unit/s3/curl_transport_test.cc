@@ -13,8 +13,8 @@ using testing::TestHttpServer;
 using testing::TestRequest;
 using testing::TestResponse;
 
-HttpRequest request_to(const TestHttpServer& s, std::string method, std::string path) {
-  HttpRequest r;
+TransportRequest request_to(const TestHttpServer& s, std::string method, std::string path) {
+  TransportRequest r;
   r.method = std::move(method);
   r.scheme = "http";
   r.host = "127.0.0.1";
@@ -55,7 +55,7 @@ TEST(CurlTransport, PutSendsBodyWithContentLength) {
   ASSERT_TRUE(server.ok());
   CurlTransport t({});
   std::string body(100000, 'x');
-  HttpRequest req = request_to(server, "PUT", "/obj");
+  TransportRequest req = request_to(server, "PUT", "/obj");
   req.body = body;
   auto r = t.send(req, {});
   ASSERT_TRUE(r.ok()) << r.error().to_string();
@@ -113,7 +113,7 @@ TEST(CurlTransport, OversizedBodyIsBadResponse) {
 
 TEST(CurlTransport, ConnectionRefusedIsRetryableUnavailable) {
   CurlTransport t({});
-  HttpRequest r;
+  TransportRequest r;
   r.scheme = "http";
   r.host = "127.0.0.1";
   r.port = 1;

@@ -12,6 +12,7 @@
 #include "core/storage/s3/credentials.h"
 #include "core/storage/s3/crypto.h"
 #include "core/storage/s3/http_transport.h"
+#include "core/text/ascii.h"
 
 namespace sh::s3 {
 namespace {
@@ -27,19 +28,15 @@ struct SeenRequest {
 
 class FakeTransport final : public HttpTransport {
  public:
-  using Handler = std::function<Result<HttpResponse>(const SeenRequest&, int call)>;
+  using Handler = std::function<Result<TransportResponse>(const SeenRequest&, int call)>;
   explicit FakeTransport(Handler h) : handler_(std::move(h)) {}
-  Result<HttpResponse> send(const HttpRequest& req, const SendOptions&) override {
+  Result<TransportResponse> send(const TransportRequest& req, const SendOptions&) override {
     SeenRequest s;
     s.method = req.method;
     s.url = req.url();
     s.authorization = req.header("authorization").value_or("");
     s.amz_date = req.header("x-amz-date").value_or("");
-    for (const auto& [k, v] : req.headers) {
-      std::string lk = k;
-      for (char& c : lk) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      s.headers[lk] = v;
-    }
+    for (const auto& [k, v] : req.headers) s.headers[text::ascii_lowered(k)] = v;
     s.body = std::string(req.body);
     seen.push_back(s);
     return handler_(s, static_cast<int>(seen.size()));
@@ -50,8 +47,8 @@ class FakeTransport final : public HttpTransport {
   Handler handler_;
 };
 
-HttpResponse answer(long status, std::string body, HeaderList headers = {}) {
-  HttpResponse r;
+TransportResponse answer(long status, std::string body, HeaderList headers = {}) {
+  TransportResponse r;
   r.status = status;
   r.body = std::move(body);
   r.headers = std::move(headers);
@@ -249,7 +246,7 @@ TEST(S3StoreRetries, GivesUpAfterMaxAttemptsAsUnavailable) {
 }
 
 TEST(S3StoreRetries, TransportErrorsAreRetried) {
-  Harness h([](const SeenRequest&, int call) -> Result<HttpResponse> {
+  Harness h([](const SeenRequest&, int call) -> Result<TransportResponse> {
     if (call <= 2) return Error(Errc::kUnavailable, "connection refused", true);
     return answer(200, "ok", {{"content-length", "2"}});
   });

@@ -161,21 +161,21 @@ TEST(Addressing, PathStyleForIpAndLocalhostVirtualHostedElsewhere) {
 
 TEST(RequestBuilder, BuildsPathStyleAndVirtualHostedRequests) {
   S3RequestBuilder path(parse_endpoint("http://127.0.0.1:18380").value(), "bkt", true);
-  HttpRequest g = path.get_object("dir/a b", "bytes=0-9", std::string("\"e\""));
+  TransportRequest g = path.get_object("dir/a b", "bytes=0-9", std::string("\"e\""));
   EXPECT_EQ(g.url(), "http://127.0.0.1:18380/bkt/dir/a%20b");
   EXPECT_EQ(g.header("host").value_or(""), "127.0.0.1:18380");
   EXPECT_EQ(g.header("range").value_or(""), "bytes=0-9");
   EXPECT_EQ(g.header("if-match").value_or(""), "\"e\"");
 
   S3RequestBuilder vh(parse_endpoint("https://s3.eu-west-3.amazonaws.com").value(), "bkt", false);
-  HttpRequest l = vh.list_objects_v2({"p/", "/", "tok+/=", "p/a", 5000});
+  TransportRequest l = vh.list_objects_v2({"p/", "/", "tok+/=", "p/a", 5000});
   EXPECT_EQ(l.url(),
             "https://bkt.s3.eu-west-3.amazonaws.com/?continuation-token=tok%2B%2F%3D&delimiter=%2F"
             "&encoding-type=url&list-type=2&max-keys=1000&prefix=p%2F&start-after=p%2Fa");
   EXPECT_EQ(l.header("host").value_or(""), "bkt.s3.eu-west-3.amazonaws.com");
 
   std::string body = "hello";
-  HttpRequest p = path.put_object("k", body);
+  TransportRequest p = path.put_object("k", body);
   EXPECT_EQ(p.method, "PUT");
   EXPECT_EQ(p.header("x-amz-content-sha256").value_or(""),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");

@@ -38,7 +38,7 @@ std::string random_token(std::mt19937& rng, size_t n) {
 }
 
 struct Case {
-  HttpRequest req;
+  TransportRequest req;
   std::string body;
   std::string range;
   Credentials creds;

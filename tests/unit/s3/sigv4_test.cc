@@ -6,6 +6,7 @@
 #include "core/storage/s3/aws_time.h"
 #include "core/storage/s3/crypto.h"
 #include "core/storage/s3/uri_encoding.h"
+#include "core/text/ascii.h"
 
 namespace sh::s3 {
 namespace {
@@ -21,8 +22,8 @@ Credentials doc_credentials() {
   return c;
 }
 
-HttpRequest doc_get_request() {
-  HttpRequest req;
+TransportRequest doc_get_request() {
+  TransportRequest req;
   req.method = "GET";
   req.scheme = "https";
   req.host = "examplebucket.s3.amazonaws.com";
@@ -36,7 +37,7 @@ HttpRequest doc_get_request() {
 TEST(SigV4KnownAnswer, AwsDocumentationGetObjectVector) {
   auto clock = std::make_shared<ManualClock>(k20130524);
   SigV4Signer signer("us-east-1", "s3", clock);
-  HttpRequest req = doc_get_request();
+  TransportRequest req = doc_get_request();
   signer.sign(&req, doc_credentials());
 
   EXPECT_EQ(req.header("x-amz-date").value_or(""), "20130524T000000Z");
@@ -49,7 +50,7 @@ TEST(SigV4KnownAnswer, AwsDocumentationGetObjectVector) {
 }
 
 TEST(SigV4KnownAnswer, AwsDocumentationIntermediateSteps) {
-  HttpRequest req = doc_get_request();
+  TransportRequest req = doc_get_request();
   req.set_header("x-amz-content-sha256", std::string(kEmptyPayloadSha256));
   req.set_header("x-amz-date", "20130524T000000Z");
   CanonicalHeaders ch = SigV4Signer::canonical_headers(req.headers);
@@ -75,7 +76,7 @@ TEST(SigV4KnownAnswer, AwsDocumentationIntermediateSteps) {
 TEST(SigV4KnownAnswer, AwsDocumentationListObjectsVector) {
   auto clock = std::make_shared<ManualClock>(k20130524);
   SigV4Signer signer("us-east-1", "s3", clock);
-  HttpRequest req;
+  TransportRequest req;
   req.host = "examplebucket.s3.amazonaws.com";
   req.path = "/";
   req.query = {{"prefix", "J"}, {"max-keys", "2"}};
@@ -123,7 +124,7 @@ TEST(SigV4Steps, CanonicalHeadersLowerTrimSortAndSelect) {
 TEST(SigV4Steps, SessionTokenIsSignedAndRemovedWhenCredentialsLoseIt) {
   auto clock = std::make_shared<ManualClock>(k20130524);
   SigV4Signer signer("us-east-1", "s3", clock);
-  HttpRequest req = doc_get_request();
+  TransportRequest req = doc_get_request();
   Credentials c = doc_credentials();
   c.session_token = "TOKEN/with+chars==";
   signer.sign(&req, c);
@@ -135,7 +136,7 @@ TEST(SigV4Steps, SessionTokenIsSignedAndRemovedWhenCredentialsLoseIt) {
   EXPECT_FALSE(req.header("x-amz-security-token").has_value());
   EXPECT_EQ(req.header("Authorization")->find("x-amz-security-token"), std::string::npos);
   int auth_headers = 0;
-  for (const auto& h : req.headers) auth_headers += iequals(h.first, "authorization");
+  for (const auto& h : req.headers) auth_headers += text::iequals(h.first, "authorization");
   EXPECT_EQ(auth_headers, 1) << "re-signing must replace, not add, the Authorization header";
 }
 
@@ -153,7 +154,7 @@ TEST(SigV4Steps, ClockOffsetMovesTheSigningTime) {
   auto clock = std::make_shared<ManualClock>(k20130524);
   SigV4Signer signer("us-east-1", "s3", clock);
   signer.set_clock_offset_ms(3600 * 1000);
-  HttpRequest req = doc_get_request();
+  TransportRequest req = doc_get_request();
   signer.sign(&req, doc_credentials());
   EXPECT_EQ(req.header("x-amz-date").value_or(""), "20130524T010000Z");
 }
@@ -161,7 +162,7 @@ TEST(SigV4Steps, ClockOffsetMovesTheSigningTime) {
 TEST(SigV4Steps, PayloadHashOfBodyUnlessPreset) {
   auto clock = std::make_shared<ManualClock>(k20130524);
   SigV4Signer signer("us-east-1", "s3", clock);
-  HttpRequest req = doc_get_request();
+  TransportRequest req = doc_get_request();
   req.method = "PUT";
   req.body = "hello";
   signer.sign(&req, doc_credentials());

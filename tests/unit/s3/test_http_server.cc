@@ -7,6 +7,8 @@
 #include <cstring>
 #include <thread>
 
+#include "core/text/ascii.h"
+
 namespace sh::s3::testing {
 namespace {
 
@@ -32,9 +34,7 @@ void free_truncated(void* cls) { delete static_cast<TruncatedBody*>(cls); }
 
 MHD_Result collect_header(void* cls, MHD_ValueKind, const char* key, const char* value) {
   auto* headers = static_cast<std::map<std::string, std::string>*>(cls);
-  std::string k(key);
-  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  (*headers)[k] = value ? value : "";
+  (*headers)[text::ascii_lowered(key)] = value ? value : "";
   return MHD_YES;
 }
 
