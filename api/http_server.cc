@@ -1,29 +1,42 @@
-// libmicrohttpd wrapper. See http_server.h for the contract.
+// libmicrohttpd wrapper: the daemon and the connection state machine. See
+// http_server.h for the contract. The streamed body's own state (queued bytes,
+// finish, drain callback) is in response_stream.cc; address parsing and the
+// bind probe are in listen_address.cc.
 //
 // Concurrency design
 // ------------------
 // Every request owns a detail::ConnectionState, shared (shared_ptr) by the MHD
-// side (a heap-held shared_ptr in *con_cls), by the Responder and, while the
-// connection is suspended, by the server's registry of suspended requests.
+// side (a heap-held shared_ptr in *con_cls), by the Responder, by a queued
+// ResponseStream (StreamState::conn, as its detail::StreamConnection) and,
+// while the connection is suspended, by the server's registry of suspended
+// requests.
 //
 // ConnectionState::phase moves under ConnectionState::mu:
-//   kReceiving --(upload complete, handler called)--> kHandling
+//   kReceiving --(upload complete, handler called)---> kHandling
+//   kReceiving --(Content-Length over the limit)-----> kQueued    (413)
 //   kHandling  --(handler returned, answered)--------> kQueued
 //   kHandling  --(handler returned, not answered)----> kSuspended (MHD_suspend_connection)
 //   kSuspended --(respond() / stop() sweep)----------> kResumed   (MHD_resume_connection)
 //   kResumed   --(access handler called again)-------> kQueued
+//   kQueued    --(the response has a stream)---------> kStreaming
+//   kStreaming --(read_stream: nothing queued)-------> kStreamSuspended (MHD_suspend_connection)
+//   kStreamSuspended --(write()/finish() / stop())---> kStreaming (MHD_resume_connection)
 //   any        --(MHD completion callback)-----------> kClosed
 // respond() during kHandling only stores the response; the access handler
 // queues it when the handler returns. Exactly one party resumes a suspended
-// connection: whoever moves it out of kSuspended while holding mu.
+// connection: whoever moves it out of kSuspended / kStreamSuspended while
+// holding mu. stop() resumes a waiting stream with StreamState::cancelled
+// set, so read_stream ends the body with an error.
 //
 // ServerShared::life_mu (shared_mutex) orders suspend/resume against stop():
-// respond() and the post-handler decision hold it shared; stop() takes it
-// exclusively to set `stopping` and resume (with 503) everything suspended.
-// After that no connection is ever suspended again (handlers that return
-// unanswered get 503), so MHD_stop_daemon never sees a suspended connection.
-// Lock order: life_mu -> ConnectionState::mu -> registry_mu. No user code
-// runs under any of these locks.
+// respond(), stream writes, read_stream and the post-handler decision hold it
+// shared; stop() takes it exclusively to set `stopping` and resume (with 503
+// or a cancelled stream) everything suspended. After that no connection is
+// ever suspended again (handlers that return unanswered get 503, idle streams
+// are cancelled), so MHD_stop_daemon never sees a suspended connection.
+// Lock order: life_mu -> ConnectionState::mu -> StreamState::mu -> registry_mu.
+// No user code runs under any of these locks (drain callbacks run after
+// they are released).
 #include "api/http_server.h"
 
 #include <arpa/inet.h>
@@ -33,18 +46,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "api/listen_address.h"
+#include "core/text/ascii.h"
 
 namespace sh::api {
 
@@ -70,21 +88,18 @@ HttpResponse json_response(int status, const char* body) {
   return r;
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
+// True if the peer of `fd` has hung up. MHD does not watch suspended sockets,
+// so a suspended connection looks for the peer's FIN itself.
+bool peer_hung_up(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 }  // namespace
 
 const std::string* HttpRequest::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (iequals(k, name)) return &v;
+    if (text::iequals(k, name)) return &v;
   }
   return nullptr;
 }
@@ -122,24 +137,7 @@ struct ServerShared {
   }
 };
 
-// Shared by a ResponseStream and, once its response is queued, the connection.
-struct StreamState {
-  mutable std::mutex mu;
-  std::string buf;  // queued bytes are buf[head..)
-  size_t head = 0;
-  bool finished = false;   // finish() called
-  bool closed = false;     // request completed (sent, client gone, or server stopped)
-  bool cancelled = false;  // server stopping: end the body with an error
-  bool peer_gone = false;  // open() saw the peer hang up while idle
-  size_t low_watermark = 0;
-  std::function<void()> drain;
-  std::shared_ptr<ConnectionState> conn;  // set when the response is queued; reset on completion
-
-  size_t queued() const { return buf.size() - head; }
-  static StreamState& of(ResponseStream& s) { return *s.state_; }
-};
-
-struct ConnectionState {
+struct ConnectionState final : StreamConnection {
   // kStreaming: a streamed response is queued; kStreamSuspended: it waits for bytes.
   enum class Phase { kReceiving, kHandling, kSuspended, kResumed, kQueued, kStreaming, kStreamSuspended, kClosed };
 
@@ -162,6 +160,10 @@ struct ConnectionState {
   size_t body_received = 0;
   bool body_too_large = false;
   bool dispatched = false;
+
+  // StreamConnection, for the queued stream.
+  bool feed(StreamState& ss, std::string_view bytes, bool finish) override;
+  bool peer_gone_while_waiting() override;
 };
 
 }  // namespace detail
@@ -215,90 +217,32 @@ bool Responder::pending() const {
   if (!state_) return false;
   std::lock_guard<std::mutex> lock(state_->mu);
   if (state_->answered || state_->phase == Phase::kClosed || state_->peer_gone) return false;
-  if (state_->phase == Phase::kSuspended && state_->fd >= 0) {
-    // MHD does not watch suspended sockets; look for the peer's FIN ourselves.
-    // The socket stays open while suspended (we hold mu, so nobody resumes it).
-    pollfd p{state_->fd, POLLRDHUP, 0};
-    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
-      state_->peer_gone = true;
-      return false;
-    }
-  }
-  return true;
-}
-
-// ----------------------------------------------------------- ResponseStream
-
-ResponseStream::ResponseStream() : state_(std::make_unique<StreamState>()) {}
-ResponseStream::~ResponseStream() = default;
-
-namespace {
-
-// Appends `bytes` (and/or marks the stream finished); resumes the connection
-// if it waits for bytes. False if the stream no longer accepts data.
-bool stream_push(StreamState& ss, std::string_view bytes, bool finish) {
-  std::shared_ptr<ConnectionState> conn;
-  {
-    std::lock_guard<std::mutex> slock(ss.mu);
-    if (ss.finished || ss.closed || ss.cancelled) return false;
-    if (ss.conn == nullptr) {  // not queued yet: the reader will find the bytes
-      ss.buf.append(bytes);
-      ss.finished = finish;
-      return true;
-    }
-    conn = ss.conn;
-  }
-  std::shared_lock<std::shared_mutex> life(conn->server->life_mu);
-  std::lock_guard<std::mutex> lock(conn->mu);
-  std::lock_guard<std::mutex> slock(ss.mu);
-  if (ss.finished || ss.closed || ss.cancelled) return false;
-  ss.buf.append(bytes);
-  ss.finished = finish;
-  if (conn->phase == Phase::kStreamSuspended) {
-    conn->phase = Phase::kStreaming;
-    MHD_resume_connection(conn->conn);
-  }
-  return true;
-}
-
-}  // namespace
-
-bool ResponseStream::write(std::string_view bytes) {
-  if (bytes.empty()) return open();
-  return stream_push(*state_, bytes, /*finish=*/false);
-}
-
-void ResponseStream::finish() { (void)stream_push(*state_, {}, /*finish=*/true); }
-
-size_t ResponseStream::buffered() const {
-  std::lock_guard<std::mutex> slock(state_->mu);
-  return state_->queued();
-}
-
-bool ResponseStream::open() const {
-  std::shared_ptr<ConnectionState> conn;
-  {
-    std::lock_guard<std::mutex> slock(state_->mu);
-    if (state_->finished || state_->closed || state_->cancelled || state_->peer_gone) return false;
-    conn = state_->conn;
-  }
-  if (conn == nullptr) return true;
-  std::lock_guard<std::mutex> lock(conn->mu);
-  if (conn->phase != Phase::kStreamSuspended || conn->fd < 0) return true;
-  // MHD does not watch a suspended socket; look for the peer's FIN ourselves.
-  pollfd p{conn->fd, POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
-    std::lock_guard<std::mutex> slock(state_->mu);
+  // The socket stays open while suspended (we hold mu, so nobody resumes it).
+  if (state_->phase == Phase::kSuspended && state_->fd >= 0 && peer_hung_up(state_->fd)) {
     state_->peer_gone = true;
     return false;
   }
   return true;
 }
 
-void ResponseStream::on_drain(size_t low_watermark, std::function<void()> fn) {
-  std::lock_guard<std::mutex> slock(state_->mu);
-  state_->low_watermark = low_watermark;
-  state_->drain = std::move(fn);
+// ------------------------------------------- ConnectionState as StreamConnection
+
+bool detail::ConnectionState::feed(StreamState& ss, std::string_view bytes, bool finish) {
+  std::shared_lock<std::shared_mutex> life(server->life_mu);
+  std::lock_guard<std::mutex> lock(mu);
+  std::lock_guard<std::mutex> slock(ss.mu);
+  if (!ss.accepting_locked()) return false;
+  ss.append_locked(bytes, finish);
+  if (phase == Phase::kStreamSuspended) {
+    phase = Phase::kStreaming;
+    MHD_resume_connection(conn);
+  }
+  return true;
+}
+
+bool detail::ConnectionState::peer_gone_while_waiting() {
+  std::lock_guard<std::mutex> lock(mu);
+  return phase == Phase::kStreamSuspended && fd >= 0 && peer_hung_up(fd);
 }
 
 // --------------------------------------------------------------- HttpServer
@@ -358,22 +302,10 @@ ssize_t read_stream(void* cls, uint64_t /*pos*/, char* out, size_t max) noexcept
     std::shared_lock<std::shared_mutex> life(st.server->life_mu);
     std::lock_guard<std::mutex> lock(st.mu);
     std::lock_guard<std::mutex> slock(ss.mu);
-    size_t before = ss.queued();
     if (ss.cancelled) {
       result = MHD_CONTENT_READER_END_WITH_ERROR;
-    } else if (before > 0) {
-      size_t n = std::min(before, max);
-      std::memcpy(out, ss.buf.data() + ss.head, n);
-      ss.head += n;
-      if (ss.head == ss.buf.size()) {
-        ss.buf.clear();
-        ss.head = 0;
-      } else if (ss.head > (size_t{64} << 10) && ss.head > ss.buf.size() / 2) {
-        ss.buf.erase(0, ss.head);
-        ss.head = 0;
-      }
-      if (before > ss.low_watermark && ss.queued() <= ss.low_watermark) drain = ss.drain;
-      result = static_cast<ssize_t>(n);
+    } else if (ss.queued_locked() > 0) {
+      result = static_cast<ssize_t>(ss.take_locked(out, max, &drain));
     } else if (ss.finished) {
       result = MHD_CONTENT_READER_END_OF_STREAM;
     } else if (st.server->stopping) {
@@ -384,22 +316,14 @@ ssize_t read_stream(void* cls, uint64_t /*pos*/, char* out, size_t max) noexcept
         std::lock_guard<std::mutex> reg(st.server->registry_mu);
         st.server->suspended.emplace(&st, ctx.conn);
       }
-      st.phase = ConnectionState::Phase::kStreamSuspended;
+      st.phase = Phase::kStreamSuspended;
       MHD_suspend_connection(st.conn);
       result = 0;
     }
   } catch (...) {
     return MHD_CONTENT_READER_END_WITH_ERROR;
   }
-  if (drain) {
-    try {
-      drain();
-    } catch (const std::exception& e) {
-      spdlog::error("http: stream drain callback threw: {}", e.what());
-    } catch (...) {
-      spdlog::error("http: stream drain callback threw");
-    }
-  }
+  StreamState::run_drain(drain);
   return result;
 }
 
@@ -422,7 +346,7 @@ MHD_Result queue_response(const std::shared_ptr<ConnectionState>& sp, MHD_Connec
       } else {
         ss.conn = sp;
         sp->stream = r.stream;
-        sp->phase = ConnectionState::Phase::kStreaming;
+        sp->phase = Phase::kStreaming;
       }
     }
   }
@@ -470,9 +394,7 @@ MHD_Result collect_arg(void* cls, MHD_ValueKind /*kind*/, const char* key, const
 MHD_Result collect_header(void* cls, MHD_ValueKind /*kind*/, const char* key, const char* value) {
   auto* out = static_cast<std::vector<std::pair<std::string, std::string>>*>(cls);
   try {
-    std::string name = key != nullptr ? key : "";
-    for (char& c : name) c = ascii_lower(c);
-    out->emplace_back(std::move(name), value != nullptr ? value : "");
+    out->emplace_back(text::ascii_lowered(key != nullptr ? key : ""), value != nullptr ? value : "");
   } catch (...) {
     return MHD_NO;
   }
@@ -650,19 +572,9 @@ void request_completed(void* cls, MHD_Connection* /*conn*/, void** con_cls,
     {
       StreamState& ss = StreamState::of(*stream);
       std::lock_guard<std::mutex> slock(ss.mu);
-      ss.closed = true;
-      ss.conn.reset();
-      ss.buf.clear();
-      ss.head = 0;
-      drain = ss.drain;
+      drain = ss.close_locked();
     }
-    if (drain) {
-      try {
-        drain();
-      } catch (...) {
-        spdlog::error("http: stream drain callback threw");
-      }
-    }
+    StreamState::run_drain(drain);
   }
   {
     std::lock_guard<std::mutex> reg(impl.shared->registry_mu);
@@ -670,66 +582,6 @@ void request_completed(void* cls, MHD_Connection* /*conn*/, void** con_cls,
   }
   sp.reset();
   impl.shared->request_finished();
-}
-
-struct ListenAddress {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  bool v6 = false;
-  bool any6 = false;  // "::": accept IPv4 too (dual stack)
-};
-
-Result<ListenAddress> parse_listen_address(const std::string& host_in, uint16_t port) {
-  std::string host = host_in;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  ListenAddress a;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    a.len = sizeof(sockaddr_in);
-    return a;
-  }
-  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    a.len = sizeof(sockaddr_in6);
-    a.v6 = true;
-    a.any6 = IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
-    return a;
-  }
-  return invalid_argument("listen address '" + host_in + "' is not an IPv4 or IPv6 literal");
-}
-
-std::string describe_bind_errno(int err) {
-  switch (err) {
-    case EADDRINUSE: return "address in use";
-    case EACCES: return "permission denied (ports below 1024 need privileges)";
-    case EADDRNOTAVAIL: return "address not available on this host";
-    case EAFNOSUPPORT: return "address family not supported (is IPv6 disabled?)";
-    default: return std::strerror(err);
-  }
-}
-
-// MHD_start_daemon failed: find out why by binding the address ourselves the
-// way MHD does (SO_REUSEADDR; IPV6_V6ONLY unless dual stack). 0 if it binds.
-int probe_bind_errno(const ListenAddress& a) {
-  int fd = ::socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno;
-  int one = 1;
-  int v6only = a.any6 ? 0 : 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (a.v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-  int err = 0;
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) != 0) err = errno;
-  ::close(fd);
-  return err;
-}
-
-std::string display_address(const std::string& host, uint16_t port) {
-  bool v6 = host.find(':') != std::string::npos && host.front() != '[';
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -797,7 +649,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions opts, Ha
   if (opts.connection_limit < opts.threads) {
     return invalid_argument("connection_limit must be at least the number of threads");
   }
-  SH_ASSIGN_OR_RETURN(ListenAddress addr, parse_listen_address(opts.listen_host, opts.port));
+  SH_ASSIGN_OR_RETURN(ListenAddress addr, make_listen_address(opts.listen_host, opts.port));
 
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
@@ -813,18 +665,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions opts, Ha
       MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(opts.threads),                //
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(opts.connection_limit),       //
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(opts.connection_timeout_s), //
-      MHD_OPTION_SOCK_ADDR, reinterpret_cast<const sockaddr*>(&addr.ss),               //
+      MHD_OPTION_SOCK_ADDR, addr.addr(),                                               //
       MHD_OPTION_END);
   if (impl->daemon == nullptr) {
-    std::string where = display_address(opts.listen_host, opts.port);
-    int err = probe_bind_errno(addr);
-    if (err != 0) return unavailable("cannot listen on " + where + ": " + describe_bind_errno(err));
-    return unavailable("cannot listen on " + where + ": libmicrohttpd failed to start (see log)");
+    std::string where = format_host_port(opts.listen_host, opts.port);
+    int err = probe_bind(addr);
+    if (err != 0) return unavailable(fmt::format("cannot listen on {}: {}", where, describe_bind_errno(err)));
+    return unavailable(fmt::format("cannot listen on {}: libmicrohttpd failed to start (see log)", where));
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(impl->daemon, MHD_DAEMON_INFO_BIND_PORT);
   impl->port = info != nullptr ? info->port : opts.port;
   spdlog::info("http: listening on {} with {} threads",
-               display_address(opts.listen_host, impl->port), opts.threads);
+               format_host_port(opts.listen_host, impl->port), opts.threads);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 

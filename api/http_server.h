@@ -6,6 +6,7 @@
 // thread (long-polls): the server then suspends the connection, so no worker
 // thread is held while it waits, and resumes it when respond() is called.
 // No exception escapes into libmicrohttpd: a throwing handler becomes a 500.
+// Streamed bodies: api/response_stream.h. Listen addresses: api/listen_address.h.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/response_stream.h"
 #include "core/result.h"
 
 namespace sh::api {
@@ -37,43 +39,7 @@ struct HttpRequest {
 
 namespace detail {
 struct ConnectionState;
-struct StreamState;
 }
-
-// The body of a streamed response (NDJSON, SSE), fed from any thread; sent with
-// chunked transfer encoding. The server pulls queued bytes when the socket can
-// take them; while nothing is queued the connection is suspended, so a quiet
-// stream holds no worker thread. Create with std::make_shared<ResponseStream>(),
-// put it in HttpResponse::stream and respond(); writing may start before or
-// after respond().
-class ResponseStream {
- public:
-  ResponseStream();
-  ~ResponseStream();
-  ResponseStream(const ResponseStream&) = delete;
-  ResponseStream& operator=(const ResponseStream&) = delete;
-
-  // Queues bytes for the client. Returns false (queuing nothing) once the
-  // stream is finished, the client is known gone or the server is stopping.
-  bool write(std::string_view bytes);
-  // Ends the body after the queued bytes are sent. Idempotent.
-  void finish();
-  // Bytes queued and not yet handed to the socket; apply backpressure on this.
-  size_t buffered() const;
-  // False once finished, the client went away (best effort while idle) or the
-  // server stopped.
-  bool open() const;
-  // `fn` runs on a server thread (no server lock held; keep it short, do not
-  // block) each time buffered() falls from above `low_watermark` to at or
-  // below it, and once more when the stream closes (open() is then false).
-  // A replaced callback may still run once, concurrently: capture by value /
-  // shared_ptr, not references to a frame that may be gone.
-  void on_drain(size_t low_watermark, std::function<void()> fn);
-
- private:
-  friend struct detail::StreamState;
-  std::unique_ptr<detail::StreamState> state_;
-};
 
 struct HttpResponse {
   int status = 200;
@@ -114,7 +80,7 @@ class Responder {
 using Handler = std::function<void(HttpRequest&& request, Responder responder)>;
 
 struct HttpServerOptions {
-  std::string listen_host = "127.0.0.1";  // IPv4 or IPv6 literal, or "0.0.0.0" / "::"
+  std::string listen_host = "127.0.0.1";  // IPv4 or IPv6 literal, or "0.0.0.0" / "::" (make_listen_address)
   uint16_t port = 8080;                   // 0 = pick a free port (see HttpServer::port())
   unsigned threads = 4;                   // worker thread pool size
   unsigned connection_limit = 4096;

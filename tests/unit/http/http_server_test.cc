@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/text/ascii.h"
+
 namespace sh::api {
 namespace {
 
@@ -115,8 +117,7 @@ class Client {
       std::string line(p, size * n);
       auto colon = line.find(':');
       if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        std::string name = text::ascii_lowered(line.substr(0, colon));
         std::string value = line.substr(colon + 1);
         while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
         while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
