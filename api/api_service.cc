@@ -29,6 +29,28 @@ HttpResponse json_response(const json& body, int status = 200) {
   return r;
 }
 
+// Routes whose handler may call the metadata store or the object store: they
+// run on the IoEngine, never on an HTTP worker.
+bool touches_storage(RouteId id) {
+  switch (id) {
+    case RouteId::kDashboard:
+    case RouteId::kHealthz:
+    case RouteId::kReadyz:
+    case RouteId::kMetrics:
+    case RouteId::kOpenApi:
+      return false;
+    case RouteId::kTopics:
+    case RouteId::kTopic:
+    case RouteId::kPartition:
+    case RouteId::kSegments:
+    case RouteId::kRecords:
+    case RouteId::kGroups:
+    case RouteId::kGroupOffsets:
+      return true;
+  }
+  return true;
+}
+
 std::string_view method_label(std::string_view m) {
   for (std::string_view known : {"GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE"}) {
     if (m == known) return known;
@@ -70,6 +92,7 @@ struct ApiService::Context {
   std::string_view route = "unmatched";
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   QueryParams params;
+  Deadline deadline;  // of the storage work: request_timeout_ms after arrival
   // Path arguments of the matched route, validated.
   std::string topic;
   int32_t partition = -1;
@@ -79,12 +102,16 @@ struct ApiService::Context {
 ApiService::ApiService(std::shared_ptr<read::LogReader> reader,
                        std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
                        std::shared_ptr<read::WatermarkNotifier> notifier,
-                       std::shared_ptr<prometheus::Registry> registry, ApiOptions opts)
+                       std::shared_ptr<prometheus::Registry> registry,
+                       std::shared_ptr<exec::IoEngine> engine,
+                       std::shared_ptr<ReadinessProber> prober, ApiOptions opts)
     : reader_(std::move(reader)),
       metadata_(std::move(metadata)),
       store_(std::move(store)),
       notifier_(std::move(notifier)),
       registry_(std::move(registry)),
+      engine_(std::move(engine)),
+      prober_(std::move(prober)),
       opts_(std::move(opts)),
       metrics_(*registry_),
       lag_(reader_.get()) {}
@@ -124,6 +151,8 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
     if (auto e = QueryParams::parse(ctx->request.query, spec.query_params, &ctx->params)) {
       return finish(*ctx, error_response(*e));
     }
+    ctx->deadline = Deadline::after(ctx->started, Millis(opts_.request_timeout_ms));
+    if (touches_storage(spec.id)) return dispatch_on_engine(spec.id, std::move(ctx));
     dispatch(spec.id, ctx);
   } catch (const std::exception& e) {
     finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
@@ -146,6 +175,27 @@ std::optional<ApiError> ApiService::parse_path_args(const RouteSpec& spec,
     if (e) return e;
   }
   return std::nullopt;
+}
+
+void ApiService::dispatch_on_engine(RouteId id, std::shared_ptr<Context> ctx) {
+  const Deadline deadline = ctx->deadline;
+  auto task = [this, id, ctx](bool expired) {
+    try {
+      if (expired) {
+        return finish(*ctx, error_response(kUpstreamTimeout,
+                                           "the request deadline passed while it waited for storage "
+                                           "capacity; retry later"));
+      }
+      dispatch(id, ctx);
+    } catch (const std::exception& e) {
+      finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
+    }
+  };
+  if (!engine_->try_submit(std::move(task), deadline)) {
+    finish(*ctx, error_response(kBusy, fmt::format("busy: {} storage requests are already waiting; "
+                                                   "retry later",
+                                                   engine_->options().max_queued)));
+  }
 }
 
 void ApiService::dispatch(RouteId id, const std::shared_ptr<Context>& ctx) {
@@ -201,6 +251,9 @@ void ApiService::finish(Context& ctx, HttpResponse response) {
     spdlog::debug("{} {} {} {:.1f}ms {}B", method_label(ctx.request.method),
                   ctx.request.path.substr(0, 256), response.status, seconds * 1000,
                   response.body.size());
+  }
+  if ((response.status == 503 || response.status == 504) && ctx.route != "/readyz") {
+    prober_->probe_soon();  // storage or metadata may be down: let /readyz know soon
   }
   if (response.status >= 500) {
     spdlog::warn("{} {} → {}: {}", method_label(ctx.request.method), ctx.request.path.substr(0, 256),
@@ -355,7 +408,7 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   if (!resolved.ok()) return finish(*ctx, core_error(resolved.error(), topic, partition));
   if (resolved->committed) lag_.record(start.group, topic, partition, *resolved->committed);
   req.start = resolved->start;
-  req.deadline = Deadline::after(Millis(opts_.request_timeout_ms));
+  req.deadline = ctx->deadline;
 
   auto result = reader_->read(topic, partition, req);
   if (!result.ok()) return finish(*ctx, core_error(result.error(), topic, partition));
@@ -398,9 +451,25 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
           }
           metrics_.long_polls.Add({{"outcome", "data"}}).Increment();
           again.deadline = Deadline::after(Millis(opts_.request_timeout_ms));
-          auto r = reader_->read(topic, partition, again);
-          if (!r.ok()) return finish(*ctx, core_error(r.error(), topic, partition));
-          respond(*ctx, *r);
+          // The read touches storage: run it on the engine, not the notifier's thread.
+          const bool queued = engine_->try_submit(
+              [this, ctx, topic, partition, again, respond](bool expired) mutable {
+                try {
+                  if (expired) {
+                    return finish(*ctx, error_response(kUpstreamTimeout,
+                                                       "deadline passed while waiting for storage"));
+                  }
+                  auto r = reader_->read(topic, partition, again);
+                  if (!r.ok()) return finish(*ctx, core_error(r.error(), topic, partition));
+                  respond(*ctx, *r);
+                } catch (const std::exception& e) {
+                  finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
+                }
+              },
+              again.deadline);
+          if (!queued) {
+            finish(*ctx, error_response(kBusy, "busy: too many storage requests waiting; retry later"));
+          }
         } catch (const std::exception& e) {
           finish(*ctx, error_response(kInternal, std::string("internal error: ") + e.what()));
         }
@@ -508,23 +577,18 @@ HttpResponse ApiService::metrics(Context&) {
 }
 
 HttpResponse ApiService::readyz(Context&) {
+  const ReadinessState st = prober_->state();
   json checks = json::object();
-  bool ready = !draining_.load();
+  bool ready = !draining_.load() && st.probed && st.metadata_ok && st.store_ok;
   checks["draining"] = draining_.load();
-  auto meta = metadata_->ping();
-  checks["metadata"] = meta.ok() ? "ok" : "unavailable";
-  if (!meta.ok()) {
-    ready = false;
-    checks["metadata_error"] = meta.error().message();
-  }
-  ListOptions lo;
-  lo.max_keys = 1;
-  lo.deadline = Deadline::after(Millis(2000));
-  auto st = store_->list(lo);
-  checks["object_store"] = st.ok() ? "ok" : "unavailable";
-  if (!st.ok()) {
-    ready = false;
-    checks["object_store_error"] = st.error().message();
+  checks["metadata"] = !st.probed ? "pending" : st.metadata_ok ? "ok" : "unavailable";
+  if (st.probed && !st.metadata_ok) checks["metadata_error"] = st.metadata_error;
+  checks["object_store"] = !st.probed ? "pending" : st.store_ok ? "ok" : "unavailable";
+  if (st.probed && !st.store_ok) checks["object_store_error"] = st.store_error;
+  if (st.probed) {
+    checks["checked_ms_ago"] = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() -
+                                                                   st.probed_at)
+                                   .count();
   }
   return json_response(json{{"ready", ready}, {"checks", std::move(checks)}}, ready ? 200 : 503);
 }

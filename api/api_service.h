@@ -17,7 +17,9 @@
 #include "api/group_lag.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
+#include "api/readiness_prober.h"
 #include "api/routes.h"
+#include "core/exec/io_engine.h"
 #include "core/metadata/metadata_store.h"
 #include "core/read/log_reader.h"
 #include "core/read/watermark_notifier.h"
@@ -36,11 +38,20 @@ struct ApiOptions {
   size_t max_long_polls = 10000;       // waiting long-polls beyond this get 429
 };
 
+// Execution: the HTTP worker parses, routes and validates; every route that may
+// touch storage or metadata then runs on the IoEngine (the connection stays
+// suspended meanwhile, holding no worker). A full engine queue is 503 (50304)
+// with Retry-After; a request whose deadline — counted from its arrival — passes
+// while it waits is 504. /healthz, /metrics, /readyz (from the ReadinessProber's
+// last round), /openapi.yaml and / never wait behind storage.
 class ApiService {
  public:
+  // REQUIRES: engine and prober are non-null and outlive the service (the
+  // prober is started by the caller).
   ApiService(std::shared_ptr<read::LogReader> reader, std::shared_ptr<MetadataStore> metadata,
              std::shared_ptr<ObjectStore> store, std::shared_ptr<read::WatermarkNotifier> notifier,
-             std::shared_ptr<prometheus::Registry> registry, ApiOptions opts);
+             std::shared_ptr<prometheus::Registry> registry, std::shared_ptr<exec::IoEngine> engine,
+             std::shared_ptr<ReadinessProber> prober, ApiOptions opts);
 
   // The HttpServer handler.
   void handle(HttpRequest&& request, Responder responder);
@@ -57,6 +68,8 @@ class ApiService {
                                                  Context& ctx);
   // Runs the handler bound to `id` (one case per RouteId).
   void dispatch(RouteId id, const std::shared_ptr<Context>& ctx);
+  // Runs dispatch(id, ctx) on the IoEngine; answers 503 if it is full.
+  void dispatch_on_engine(RouteId id, std::shared_ptr<Context> ctx);
   void finish(Context& ctx, HttpResponse response);
 
   HttpResponse list_topics(Context& ctx);
@@ -78,6 +91,8 @@ class ApiService {
   std::shared_ptr<ObjectStore> store_;
   std::shared_ptr<read::WatermarkNotifier> notifier_;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<exec::IoEngine> engine_;
+  std::shared_ptr<ReadinessProber> prober_;
   ApiOptions opts_;
   HttpMetrics metrics_;
   GroupLagTracker lag_;

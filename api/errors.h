@@ -34,6 +34,7 @@ enum ErrorCode : int {
   kStorageUnavailable = 50301,
   kShuttingDown = 50302,
   kStorageDenied = 50303,
+  kBusy = 50304,                // the I/O engine's queue is full
   kUpstreamTimeout = 50401,
 };
 
@@ -42,7 +43,8 @@ inline constexpr int kAllErrorCodes[] = {
     kBadParameter, kUnknownParameter, kBadPath, kConflictingParameters, kBadBody,
     kRouteNotFound, kUnknownTopic, kUnknownPartition, kUnknownGroup, kMethodNotAllowed,
     kBodyTooLarge, kOffsetOutOfRange, kOverloaded, kInternal, kCorruptSegment,
-    kBadUpstreamResponse, kStorageUnavailable, kShuttingDown, kStorageDenied, kUpstreamTimeout};
+    kBadUpstreamResponse, kStorageUnavailable, kShuttingDown, kStorageDenied, kBusy,
+    kUpstreamTimeout};
 
 struct ApiError {
   int error_code = kInternal;

@@ -4,46 +4,46 @@
 
 namespace sh::exec {
 
-IoEngineMetrics::IoEngineMetrics(prometheus::Registry& registry)
+IoEngineMetrics::IoEngineMetrics(prometheus::Registry& registry, const std::string& engine)
     : tasks(prometheus::BuildCounter()
                 .Name("streamhouse_io_engine_tasks_total")
                 .Help("Storage/metadata tasks run by the I/O engine")
                 .Register(registry)
-                .Add({})),
+                .Add({{"engine", engine}})),
       rejected(prometheus::BuildCounter()
                    .Name("streamhouse_io_engine_rejected_total")
                    .Help("Tasks refused because the I/O engine queue was full (answered 503)")
                    .Register(registry)
-                   .Add({})),
+                   .Add({{"engine", engine}})),
       expired(prometheus::BuildCounter()
                   .Name("streamhouse_io_engine_expired_total")
                   .Help("Tasks whose deadline passed while they waited in the queue")
                   .Register(registry)
-                  .Add({})),
+                  .Add({{"engine", engine}})),
       failed(prometheus::BuildCounter()
                  .Name("streamhouse_io_engine_task_exceptions_total")
                  .Help("Tasks that ended with an exception")
                  .Register(registry)
-                 .Add({})),
+                 .Add({{"engine", engine}})),
       queued(prometheus::BuildGauge()
                  .Name("streamhouse_io_engine_queued")
                  .Help("Tasks waiting for an I/O engine thread")
                  .Register(registry)
-                 .Add({})),
+                 .Add({{"engine", engine}})),
       running(prometheus::BuildGauge()
                   .Name("streamhouse_io_engine_running")
                   .Help("Tasks running on I/O engine threads")
                   .Register(registry)
-                  .Add({})),
+                  .Add({{"engine", engine}})),
       queue_wait(prometheus::BuildHistogram()
                      .Name("streamhouse_io_engine_queue_wait_seconds")
                      .Help("Time tasks waited in the I/O engine queue")
                      .Register(registry)
-                     .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.001, 0.005, 0.01,
+                     .Add({{"engine", engine}}, prometheus::Histogram::BucketBoundaries{0.0001, 0.001, 0.005, 0.01,
                                                                        0.05, 0.1, 0.5, 1, 5})) {}
 
 IoEngine::IoEngine(IoEngineOptions options, prometheus::Registry& registry)
-    : options_(options), metrics_(registry) {
+    : options_(options), metrics_(registry, options_.name) {
   const unsigned n = options_.threads == 0 ? 1 : options_.threads;
   threads_.reserve(n);
   for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { run_thread(); });

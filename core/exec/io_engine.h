@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -34,12 +35,13 @@ namespace sh::exec {
 struct IoEngineOptions {
   unsigned threads = 16;     // concurrent storage/metadata operations
   size_t max_queued = 1024;  // tasks waiting for a thread; more are refused
+  std::string name = "requests";  // the `engine` label of its metrics
 };
 
-// streamhouse_io_engine_{tasks,rejected,expired}_total, _queued, _running,
-// _queue_wait_seconds.
+// streamhouse_io_engine_{tasks,rejected,expired,task_exceptions}_total, _queued,
+// _running, _queue_wait_seconds; labelled {engine=<name>}.
 struct IoEngineMetrics {
-  explicit IoEngineMetrics(prometheus::Registry& registry);
+  IoEngineMetrics(prometheus::Registry& registry, const std::string& engine);
   prometheus::Counter& tasks;
   prometheus::Counter& rejected;
   prometheus::Counter& expired;

@@ -1197,7 +1197,13 @@ TEST_F(PgServe, DatabaseDownReadsKeepWorkingMetadataAnswers503ThenRecovers) {
     auto group_read = http_get(s->url(records_path("dg", 0, "group=dg-readers")));
     EXPECT_EQ(group_read.status, 503) << "group offsets need the database: " << group_read.body;
 
+    // /readyz answers from a background prober (a request that saw the database
+    // fail asks it for a new round): it reports the outage within a few seconds.
     auto ready = http_get(s->url("/readyz"));
+    for (int i = 0; i < 50 && ready.status != 503; ++i) {
+      std::this_thread::sleep_for(100ms);
+      ready = http_get(s->url("/readyz"));
+    }
     EXPECT_EQ(ready.status, 503) << "/readyz while PostgreSQL is down: " << ready.body;
     json rj = parse_json(ready, "readyz while down");
     EXPECT_EQ(rj["ready"], false) << ready.body;

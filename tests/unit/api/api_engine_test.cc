@@ -1,0 +1,200 @@
+// The execution model, end to end in one process: HttpServer + ApiService over a
+// real LocalObjectStore made slow by the fault-injecting decorator (slowness on
+// demand is what a real store cannot give). Storage work runs on the IoEngine, so
+// a slow store never delays /healthz; a full engine queue is 503 + Retry-After;
+// a request's deadline counts from its arrival; /readyz never lists the store.
+#include <atomic>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
+#include "api/api_service.h"
+#include "api/http_server.h"
+#include "core/format/segment.h"
+#include "core/metadata/listing_metadata_store.h"
+#include "core/read/log_reader.h"
+#include "core/read/watermark_notifier.h"
+#include "core/storage/local_object_store.h"
+#include "tests/e2e/support/process.h"
+#include "tests/support/fault_injecting_object_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace sh::api {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+struct Harness {
+  Harness(exec::IoEngineOptions engine_options, int64_t request_timeout_ms) {
+    auto local = LocalObjectStore::open(dir.path().string(), true);
+    EXPECT_TRUE(local.ok());
+    // One segment of 4,000 records in small blocks: reads at far-apart offsets
+    // need different blocks (no single-flight sharing).
+    format::SegmentWriterOptions wo;
+    wo.block_bytes = 2048;
+    format::SegmentWriter w(wo);
+    for (uint64_t o = 0; o < 4000; ++o) {
+      Record r;
+      r.offset = o;
+      r.timestamp = static_cast<int64_t>(o);
+      r.value = std::string(100, static_cast<char>('a' + o % 26));
+      EXPECT_TRUE(w.add(r).ok());
+    }
+    auto bytes = w.finish();
+    EXPECT_TRUE(bytes.ok());
+    EXPECT_TRUE((*local)->put(format::segment_key("", "t", 0, 0), *bytes, {}).ok());
+
+    store = std::make_shared<testing::FaultInjectingObjectStore>(*local);
+    metadata = std::make_shared<ListingMetadataStore>(store);
+    registry = std::make_shared<prometheus::Registry>();
+    reader = std::make_shared<read::LogReader>(metadata, store, read::LogReaderOptions{}, *registry);
+    notifier = std::make_shared<read::WatermarkNotifier>(reader, read::WatermarkNotifierOptions{},
+                                                         *registry);
+    engine = std::make_shared<exec::IoEngine>(engine_options, *registry);
+    prober = std::make_shared<ReadinessProber>(metadata, store);
+    prober->start();
+    ApiOptions ao;
+    ao.request_timeout_ms = request_timeout_ms;
+    service = std::make_shared<ApiService>(reader, metadata, store, notifier, registry, engine,
+                                           prober, ao);
+    HttpServerOptions ho;
+    ho.port = 0;
+    ho.threads = 2;
+    auto s = HttpServer::start(ho, [svc = service](HttpRequest&& req, Responder resp) {
+      svc->handle(std::move(req), std::move(resp));
+    });
+    EXPECT_TRUE(s.ok());
+    server = std::move(*s);
+    // Index and footer loaded once, so later reads only fetch blocks.
+    EXPECT_EQ(get("/topics/t/partitions/0/records?offset=0&max_records=1").status, 200);
+  }
+  ~Harness() {
+    server->stop(2000);
+    notifier->shutdown();
+    prober->stop();
+    engine->stop();
+  }
+
+  testing::HttpResult get(const std::string& path, long timeout_ms = 20000) {
+    return testing::http_get("http://127.0.0.1:" + std::to_string(server->port()) + path, {},
+                             timeout_ms);
+  }
+
+  sh::testing::ScratchDir dir;
+  std::shared_ptr<testing::FaultInjectingObjectStore> store;
+  std::shared_ptr<ListingMetadataStore> metadata;
+  std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<read::LogReader> reader;
+  std::shared_ptr<read::WatermarkNotifier> notifier;
+  std::shared_ptr<exec::IoEngine> engine;
+  std::shared_ptr<ReadinessProber> prober;
+  std::shared_ptr<ApiService> service;
+  std::unique_ptr<HttpServer> server;
+};
+
+TEST(ApiEngineTest, ASlowStoreDoesNotDelayHealthzAndAFullQueueIs503) {
+  // 2 engine threads, 2 queue slots, both HTTP workers free: 8 cold reads of
+  // different blocks against a store that takes 1.5 s per block.
+  Harness h({/*threads=*/2, /*max_queued=*/2}, 10000);
+  h.store->add(testing::FaultRule::delay("get_range", 1500));
+  std::vector<std::future<testing::HttpResult>> reads;
+  for (int i = 1; i <= 8; ++i) {
+    reads.push_back(std::async(std::launch::async, [&h, i] {
+      return h.get("/topics/t/partitions/0/records?max_records=1&offset=" + std::to_string(i * 450));
+    }));
+  }
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 500 && h.engine->running() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.engine->running() == 2;
+  }()) << "two cold reads should be running on the engine";
+
+  int64_t worst_ms = 0;
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = Clock::now();
+    auto health = h.get("/healthz", 5000);
+    worst_ms = std::max(worst_ms, ms_since(t0));
+    ASSERT_EQ(health.status, 200) << health.error;
+    EXPECT_EQ(h.get("/metrics", 5000).status, 200);
+  }
+  EXPECT_LT(worst_ms, 300) << "/healthz must not wait behind the slow store (1.5 s per block)";
+
+  int ok = 0, busy = 0;
+  for (auto& f : reads) {
+    auto r = f.get();
+    if (r.status == 200) {
+      ++ok;
+      EXPECT_EQ(json::parse(r.body)["records"].size(), 1u) << r.body;
+    } else {
+      ASSERT_EQ(r.status, 503) << r.body;
+      EXPECT_EQ(json::parse(r.body)["error_code"], 50304) << r.body;
+      EXPECT_EQ(r.headers["retry-after"], "1") << "a busy answer tells the client when to retry";
+      ++busy;
+    }
+  }
+  EXPECT_EQ(ok, 4) << "2 running + 2 queued are served";
+  EXPECT_EQ(busy, 4) << "the rest are refused at once, not queued without bound";
+  auto metrics = h.get("/metrics").body;
+  EXPECT_NE(metrics.find("streamhouse_io_engine_rejected_total{engine=\"requests\"} 4"), std::string::npos)
+      << "refusals are counted in metrics";
+}
+
+TEST(ApiEngineTest, ARequestDeadlineCountsFromItsArrivalNotFromWhenAThreadIsFree) {
+  // One engine thread, a 1 s request deadline, a store that takes 3 s: the
+  // second request waits in the queue and must be answered 504 about 1 s after
+  // it arrived — not after the first one's 1 s plus its own.
+  Harness h({1, 10}, 1000);
+  h.store->add(testing::FaultRule::delay("get_range", 3000));
+  auto first = std::async(std::launch::async,
+                          [&] { return h.get("/topics/t/partitions/0/records?offset=900&max_records=1"); });
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 500 && h.engine->running() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.engine->running() == 1;
+  }());
+  const auto t0 = Clock::now();
+  auto second = h.get("/topics/t/partitions/0/records?offset=2900&max_records=1");
+  const int64_t took = ms_since(t0);
+  EXPECT_EQ(second.status, 504) << second.body;
+  EXPECT_EQ(json::parse(second.body)["error_code"], 50401) << second.body;
+  EXPECT_LT(took, 1700) << "the deadline must start when the request arrives";
+  EXPECT_GE(took, 900);
+  auto f = first.get();
+  EXPECT_EQ(f.status, 504) << "the slow read itself ends at its deadline: " << f.body;
+}
+
+TEST(ApiEngineTest, ReadyzAnswersFromTheProberAndNeverListsTheStore) {
+  Harness h({2, 16}, 10000);
+  const uint64_t lists_before = h.store->calls("list");
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(h.get("/readyz").status, 200);
+  EXPECT_LE(h.store->calls("list") - lists_before, 1u)
+      << "20 probes may cost at most the prober's own round, never one LIST each";
+
+  // The store fails: a request sees it, /readyz follows soon without a restart.
+  h.store->add(testing::FaultRule::error("", Errc::kUnavailable, "injected outage"));
+  EXPECT_EQ(h.get("/topics/t/partitions/0/records?offset=3999").status, 503);
+  bool not_ready = false;
+  for (int i = 0; i < 100 && !not_ready; ++i) {
+    auto r = h.get("/readyz");
+    not_ready = r.status == 503 && json::parse(r.body)["checks"]["object_store"] == "unavailable";
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(not_ready) << "/readyz must report the dead store within ~2 s";
+  h.store->clear();
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    ready = h.get("/readyz").status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(ready) << "the prober must see the store come back";
+}
+
+}  // namespace
+}  // namespace sh::api
