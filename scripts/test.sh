@@ -4,6 +4,7 @@
 # errors, run every test with ctest. Exits non-zero on any failure.
 #   scripts/test.sh            dev preset (Debug)
 #   scripts/test.sh --asan     AddressSanitizer + UBSan build
+#   scripts/test.sh --tsan     ThreadSanitizer build; runs the unit and concurrency labels
 #   (the dev run also builds the Release preset, -O3 with -Werror; SKIP_RELEASE_BUILD=1 skips it)
 #   CTEST_ARGS="-R read"       extra ctest arguments
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$root"
 
 preset=dev
 [[ "${1:-}" == "--asan" ]] && preset=asan
+[[ "${1:-}" == "--tsan" ]] && preset=tsan
 
 scripts/install-deps.sh --test
 cmake --preset "$preset"
