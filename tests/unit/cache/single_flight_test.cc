@@ -4,13 +4,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/support/concurrency.h"
 
 namespace sh::cache {
 namespace {
@@ -18,35 +18,8 @@ namespace {
 using namespace std::chrono_literals;
 using Value = std::shared_ptr<const std::string>;
 
-// A gate the loader waits on so the test controls when a load finishes.
-class Gate {
- public:
-  void open() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// Waits until `pred` holds or 5 s pass.
-template <class Pred>
-bool eventually(Pred pred) {
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using sh::testing::eventually;
+using sh::testing::Gate;
 
 TEST(SingleFlightTest, ConcurrentCallersShareOneLoad) {
   SingleFlight<std::string, Value> sf;

@@ -3,45 +3,20 @@
 #include "core/exec/io_engine.h"
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+
+#include "tests/support/concurrency.h"
 
 namespace sh::exec {
 namespace {
 
 using namespace std::chrono_literals;
 
-class Gate {
- public:
-  void open() {
-    std::lock_guard l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock l(mu_);
-    cv_.wait(l, [&] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto until = std::chrono::steady_clock::now() + 5s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using sh::testing::eventually;
+using sh::testing::Gate;
 
 TEST(IoEngineTest, RunsAtMostThreadsTasksAtOnceAndRefusesWhenTheQueueIsFull) {
   prometheus::Registry registry;
