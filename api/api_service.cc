@@ -430,8 +430,9 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   // Long-poll: wait, without holding this worker thread, for the watermark to move.
   if (notifier_->waiters() >= opts_.max_long_polls) {
     metrics_.long_polls.Add({{"outcome", "rejected"}}).Increment();
-    return fail({kOverloaded, "too many waiting long-polls (" + std::to_string(opts_.max_long_polls) +
-                                  "); retry later or poll with timeout_ms=0"});
+    return fail({kOverloaded, fmt::format("too many waiting long-polls ({}); retry later or poll with "
+                                          "timeout_ms=0",
+                                          opts_.max_long_polls)});
   }
   const uint64_t wait_offset = result->next_offset;
   auto empty = std::make_shared<read::ReadResult>(std::move(*result));
@@ -520,7 +521,7 @@ HttpResponse ApiService::commit_group_offsets(Context& ctx) {
     if (!o.is_object()) return error_response(kBadBody, "each offset must be an object");
     for (const auto& [k, v] : o.items()) {
       if (k != "topic" && k != "partition" && k != "offset" && k != "metadata") {
-        return error_response(kBadBody, "unknown field '" + k.substr(0, 64) + "' in an offset");
+        return error_response(kBadBody, fmt::format("unknown field '{}' in an offset", k.substr(0, 64)));
       }
     }
     if (!o.contains("topic") || !o["topic"].is_string() || !o.contains("partition") ||
@@ -531,7 +532,7 @@ HttpResponse ApiService::commit_group_offsets(Context& ctx) {
     OffsetCommit c;
     c.topic = o["topic"].get<std::string>();
     if (!format::valid_topic_name(c.topic)) {
-      return error_response(kBadBody, "invalid topic name '" + c.topic.substr(0, 64) + "'");
+      return error_response(kBadBody, format::invalid_name_message("topic name", c.topic));
     }
     const int64_t p = o["partition"].get<int64_t>();
     const int64_t off = o["offset"].is_number_unsigned()
@@ -551,10 +552,9 @@ HttpResponse ApiService::commit_group_offsets(Context& ctx) {
     auto info = reader_->partition_info(c.topic, c.partition);
     if (!info.ok()) return core_error(info.error());
     if (c.offset > info->high_watermark) {
-      return offset_out_of_range_response("offset " + std::to_string(c.offset) + " of " + c.topic +
-                                              "/" + std::to_string(c.partition) +
-                                              " is above the high watermark",
-                                          info->log_start_offset, info->high_watermark);
+      return offset_out_of_range_response(
+          fmt::format("offset {} of {}/{} is above the high watermark", c.offset, c.topic, c.partition),
+          info->log_start_offset, info->high_watermark);
     }
     commits.push_back(std::move(c));
   }

@@ -1,5 +1,8 @@
 #include "api/query.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -27,17 +30,15 @@ std::optional<ApiError> QueryParams::parse(
   out->params_.clear();
   for (const auto& [k, v] : query) {
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      std::string list;
-      for (auto a : allowed) {
-        if (!list.empty()) list += ", ";
-        list += a;
-      }
       return ApiError{kUnknownParameter,
-                      "unknown query parameter '" + k.substr(0, 64) + "'" +
-                          (list.empty() ? std::string(" (this route takes none)")
-                                        : " (allowed: " + list + ")")};
+                      allowed.empty()
+                          ? fmt::format("unknown query parameter '{}' (this route takes none)", k.substr(0, 64))
+                          : fmt::format("unknown query parameter '{}' (allowed: {})", k.substr(0, 64),
+                                        fmt::join(allowed, ", "))};
     }
-    if (out->get(k)) return ApiError{kBadParameter, "query parameter '" + k.substr(0, 64) + "' given twice"};
+    if (out->get(k)) {
+      return ApiError{kBadParameter, fmt::format("query parameter '{}' given twice", k.substr(0, 64))};
+    }
     out->params_.emplace_back(k, v);
   }
   return std::nullopt;
@@ -56,9 +57,8 @@ std::optional<ApiError> QueryParams::get_uint(std::string_view name, uint64_t mi
   if (!raw) return std::nullopt;
   auto v = parse_uint(*raw);
   if (!v || *v < min || *v > max) {
-    return ApiError{kBadParameter, std::string(name) + " must be an integer in [" +
-                                       std::to_string(min) + ", " + std::to_string(max) +
-                                       "], got '" + std::string(raw->substr(0, 64)) + "'"};
+    return ApiError{kBadParameter, fmt::format("{} must be an integer in [{}, {}], got '{}'", name, min,
+                                               max, raw->substr(0, 64))};
   }
   *out = *v;
   return std::nullopt;
@@ -70,9 +70,8 @@ std::optional<ApiError> QueryParams::get_int(std::string_view name, int64_t min,
   if (!raw) return std::nullopt;
   auto v = parse_int(*raw);
   if (!v || *v < min || *v > max) {
-    return ApiError{kBadParameter, std::string(name) + " must be an integer in [" +
-                                       std::to_string(min) + ", " + std::to_string(max) +
-                                       "], got '" + std::string(raw->substr(0, 64)) + "'"};
+    return ApiError{kBadParameter, fmt::format("{} must be an integer in [{}, {}], got '{}'", name, min,
+                                               max, raw->substr(0, 64))};
   }
   *out = *v;
   return std::nullopt;
