@@ -15,6 +15,10 @@ ApiError to_api_error(const Error& e) {
     case Errc::kNotFound:
       // A segment the metadata names but the store does not have: the log is unreadable.
       return {kBadUpstreamResponse, "segment object missing: " + e.message()};
+    case Errc::kOutOfRange:
+      // A range read past the end of a stored object (its own footer or metadata
+      // placed the range there): the stored data disagrees with itself.
+      return {kBadUpstreamResponse, "stored object is shorter than the range its index names: " + e.message()};
     case Errc::kCorrupt: return {kCorruptSegment, "corrupt segment: " + e.message()};
     case Errc::kBadResponse: return {kBadUpstreamResponse, e.message()};
     case Errc::kPreconditionFailed:

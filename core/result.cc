@@ -10,6 +10,7 @@ std::string_view errc_name(Errc c) {
     case Errc::kPartitionNotFound: return "partition_not_found";
     case Errc::kGroupNotFound: return "group_not_found";
     case Errc::kOffsetOutOfRange: return "offset_out_of_range";
+    case Errc::kOutOfRange: return "out_of_range";
     case Errc::kCorrupt: return "corrupt";
     case Errc::kBadResponse: return "bad_response";
     case Errc::kUnavailable: return "unavailable";

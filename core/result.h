@@ -20,6 +20,7 @@ enum class Errc {
   kPartitionNotFound,   // 40402
   kGroupNotFound,       // 40403
   kOffsetOutOfRange,    // 416
+  kOutOfRange,          // a byte range past the end of the object (stored data disagrees: 502)
   kCorrupt,             // bytes failed a CRC / bounds check (502)
   kBadResponse,         // upstream answered something we cannot use (502)
   kUnavailable,         // storage or metadata unreachable (503, retryable)

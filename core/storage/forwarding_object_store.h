@@ -33,6 +33,9 @@ class ForwardingObjectStore : public ObjectStore {
   Status put(std::string_view key, std::string_view data, Deadline deadline) override {
     return inner_->put(key, data, deadline);
   }
+  Status put_if_absent(std::string_view key, std::string_view data, Deadline deadline) override {
+    return inner_->put_if_absent(key, data, deadline);
+  }
   std::string describe() const override { return inner_->describe(); }
 
  protected:

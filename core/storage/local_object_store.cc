@@ -281,8 +281,9 @@ Result<RangeRead> LocalObjectStore::get_range(std::string_view key, uint64_t off
   }
   SH_ASSIGN_OR_RETURN(OpenFile f, open_object(key, opts));
   if (range->end() > f.size) {
-    return invalid_argument(fmt::format("reading {}: range [{}, {}) beyond object size {}",
-                                        printable(key), offset, range->end(), f.size));
+    return Error(Errc::kOutOfRange,
+                 fmt::format("reading {}: range [{}, {}) beyond object size {}", printable(key),
+                             offset, range->end(), f.size));
   }
   RangeRead out;
   SH_RETURN_IF_ERROR(fs::pread_exact(f.fd.get(), offset, length, &out.data, printable(key)));
@@ -357,6 +358,29 @@ Result<ListPage> LocalObjectStore::list(const ListOptions& opts) {
 }
 
 Status LocalObjectStore::put(std::string_view key, std::string_view data, Deadline deadline) {
+  return write_object(key, data, deadline, /*replace=*/true);
+}
+
+Status LocalObjectStore::put_if_absent(std::string_view key, std::string_view data,
+                                       Deadline deadline) {
+  return write_object(key, data, deadline, /*replace=*/false);
+}
+
+namespace {
+
+// Moves `tmp` to `name` in `dirfd` only if `name` does not exist: renameat2
+// with RENAME_NOREPLACE, or, where the kernel or file system lacks it, link(2)
+// (which never replaces) with the caller's guard removing the temp name.
+int rename_noreplace(int dirfd, const std::string& tmp, const std::string& name) {
+  if (::renameat2(dirfd, tmp.c_str(), dirfd, name.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+  return ::linkat(dirfd, tmp.c_str(), dirfd, name.c_str(), 0);
+}
+
+}  // namespace
+
+Status LocalObjectStore::write_object(std::string_view key, std::string_view data,
+                                      Deadline deadline, bool replace) {
   SH_RETURN_IF_ERROR(validate_key(key));
   SH_RETURN_IF_ERROR(check_deadline(deadline, "writing", key));
   std::vector<std::string_view> parts = split_components(key);
@@ -407,14 +431,26 @@ Status LocalObjectStore::put(std::string_view key, std::string_view data, Deadli
   SH_RETURN_IF_ERROR(fs::write_all(file.get(), data, printable(key)));
   if (::fsync(file.get()) != 0) return key_errno_error(errno, "syncing", key);
   if (::close(file.release()) != 0) return key_errno_error(errno, "closing", key);
-  if (::renameat(cur, tmp.c_str(), cur, last.c_str()) != 0) {
-    if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
-      return Error(Errc::kAlreadyExists,
-                   fmt::format("writing {}: the key is an existing directory", printable(key)));
+  if (!replace) {
+    if (rename_noreplace(cur, tmp, last) != 0) {
+      if (errno == EEXIST) {
+        return Error(Errc::kAlreadyExists,
+                     fmt::format("writing {}: the key already exists", printable(key)));
+      }
+      return key_errno_error(errno, "moving into place", key);
     }
-    return key_errno_error(errno, "renaming into place", key);
+    // The guard stays armed: after a link fallback it removes the temp name
+    // (after a rename that name is gone and its unlink a harmless no-op).
+  } else {
+    if (::renameat(cur, tmp.c_str(), cur, last.c_str()) != 0) {
+      if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
+        return Error(Errc::kAlreadyExists,
+                     fmt::format("writing {}: the key is an existing directory", printable(key)));
+      }
+      return key_errno_error(errno, "renaming into place", key);
+    }
+    guard.armed = false;
   }
-  guard.armed = false;
   if (::fsync(cur) != 0) return key_errno_error(errno, "syncing the directory of", key);
   return ok_status();
 }

@@ -50,6 +50,11 @@ class LocalObjectStore final : public ObjectStore {
   // fsyncs the directory; creates missing parent directories. kAlreadyExists if
   // a parent component is an existing file or the key is an existing directory.
   Status put(std::string_view key, std::string_view data, Deadline deadline = {}) override;
+  // As put, but moves the temp file into place with renameat2(RENAME_NOREPLACE)
+  // (link(2) where that is unsupported): kAlreadyExists if the key exists (as
+  // an object or a directory); the existing object is untouched.
+  Status put_if_absent(std::string_view key, std::string_view data,
+                       Deadline deadline = {}) override;
   // "file://<absolute root>".
   std::string describe() const override;
 
@@ -67,6 +72,8 @@ class LocalObjectStore final : public ObjectStore {
 
   struct OpenFile;
   Result<OpenFile> open_object(std::string_view key, const ReadOptions& opts);
+  Status write_object(std::string_view key, std::string_view data, Deadline deadline,
+                      bool replace);
 
   std::string root_;
   fs::UniqueFd root_fd_;

@@ -91,4 +91,12 @@ Status MeteredObjectStore::put(std::string_view key, std::string_view data, Dead
   return observe("put", started, std::move(r));
 }
 
+Status MeteredObjectStore::put_if_absent(std::string_view key, std::string_view data,
+                                         Deadline deadline) {
+  auto started = std::chrono::steady_clock::now();
+  auto r = inner().put_if_absent(key, data, deadline);
+  if (r.ok()) metrics_->written_bytes.Increment(static_cast<double>(data.size()));
+  return observe("put_if_absent", started, std::move(r));
+}
+
 }  // namespace sh

@@ -35,6 +35,7 @@ class MeteredObjectStore final : public ForwardingObjectStore {
   Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts) override;
   Result<ListPage> list(const ListOptions& opts) override;
   Status put(std::string_view key, std::string_view data, Deadline deadline) override;
+  Status put_if_absent(std::string_view key, std::string_view data, Deadline deadline) override;
 
  private:
   template <typename T>

@@ -67,8 +67,9 @@ class ObjectStore {
   virtual ~ObjectStore() = default;
 
   // Reads [offset, offset+length) of `key`. The answer has exactly `length` bytes:
-  // a range that runs past the end of the object is kOutOfRange-like
-  // (kInvalidArgument), a missing key is kNotFound.
+  // a range that runs past the end of the object is kOutOfRange (naming the key
+  // and the object's size), a missing key is kNotFound, a malformed range
+  // (length 0, offset + length overflowing) is kInvalidArgument.
   virtual Result<RangeRead> get_range(std::string_view key, uint64_t offset, uint64_t length,
                                       const ReadOptions& opts = {}) = 0;
 
@@ -85,6 +86,13 @@ class ObjectStore {
 
   // Writes the whole object atomically: readers see the old object or the new one.
   virtual Status put(std::string_view key, std::string_view data, Deadline deadline = {}) = 0;
+
+  // Writes the whole object only if `key` does not exist yet, atomically: of
+  // concurrent put_if_absent calls for one key exactly one succeeds, the others
+  // (and any call after an object exists) fail with kAlreadyExists and change
+  // nothing. Readers see no object or the complete new one.
+  virtual Status put_if_absent(std::string_view key, std::string_view data,
+                               Deadline deadline = {}) = 0;
 
   // "file:///abs/dir" or "s3://bucket/prefix" — never includes credentials.
   virtual std::string describe() const = 0;

@@ -228,4 +228,10 @@ Status FaultInjectingObjectStore::put(std::string_view key, std::string_view dat
   return inner().put(key, data, deadline);
 }
 
+Status FaultInjectingObjectStore::put_if_absent(std::string_view key, std::string_view data,
+                                                Deadline deadline) {
+  if (auto e = before_call("put_if_absent", key, deadline)) return std::move(*e);
+  return inner().put_if_absent(key, data, deadline);
+}
+
 }  // namespace sh::testing

@@ -45,7 +45,7 @@ struct FaultRule {
     kWrongLength,  // report object_size = reported_size (reads) / size = reported_size (head)
   };
 
-  // "get_range", "get_suffix", "get", "head", "list", "put", or "" for any.
+  // "get_range", "get_suffix", "get", "head", "list", "put", "put_if_absent", or "" for any.
   std::string operation;
   // The rule sees only keys containing this ("" = every key; for list: the prefix).
   std::string key_substring;
@@ -109,6 +109,7 @@ class FaultInjectingObjectStore final : public ForwardingObjectStore {
   Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts) override;
   Result<ListPage> list(const ListOptions& opts) override;
   Status put(std::string_view key, std::string_view data, Deadline deadline) override;
+  Status put_if_absent(std::string_view key, std::string_view data, Deadline deadline) override;
 
  private:
   struct ActiveRule {

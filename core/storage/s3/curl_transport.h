@@ -1,7 +1,10 @@
-// HttpTransport on libcurl (HTTP/1.1). Keeps a pool of idle easy handles so
+// HttpTransport on libcurl's easy interface (HTTP/1.1): each send() runs
+// curl_easy_perform on the calling thread. Keeps a pool of idle easy handles so
 // connections stay alive between requests (each handle owns its connection
 // cache), and shares DNS and TLS sessions across handles through a curl_share.
-// Thread-safe: any number of concurrent send() calls.
+// Thread-safe: any number of concurrent send() calls. CurlMultiTransport
+// (curl_multi_transport.h) drives many transfers on one thread instead; both
+// set up handles and map errors with the same code (curl_exchange.h).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,10 @@
 #include "core/storage/s3/http_transport.h"
 
 namespace sh::s3 {
+
+namespace curl_internal {
+class Share;
+}
 
 struct CurlTransportOptions {
   int64_t connect_timeout_ms = 2000;
@@ -43,13 +50,12 @@ class CurlTransport final : public HttpTransport {
     void operator()(CURL* h) const;
   };
   using Easy = std::unique_ptr<CURL, EasyDeleter>;
-  struct Share;
 
   Easy acquire();
   void release(Easy h);
 
   CurlTransportOptions opts_;
-  std::unique_ptr<Share> share_;
+  std::unique_ptr<curl_internal::Share> share_;
   mutable std::mutex pool_mu_;
   std::vector<Easy> idle_;  // guarded by pool_mu_
   mutable std::mutex stats_mu_;

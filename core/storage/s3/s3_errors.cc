@@ -51,7 +51,7 @@ Error s3_error_to_error(const S3ErrorInfo& info, std::string_view what) {
       return Error(Errc::kPreconditionFailed,
                    fmt::format("{}: object changed (ETag differs)", msg), false);
     case 416:
-      return Error(Errc::kInvalidArgument, fmt::format("{}: range not satisfiable", msg), false);
+      return Error(Errc::kOutOfRange, fmt::format("{}: range not satisfiable", msg), false);
     default:
       break;
   }

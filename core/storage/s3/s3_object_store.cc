@@ -10,6 +10,7 @@
 
 #include "core/storage/s3/aws_time.h"
 #include "core/storage/s3/credentials.h"
+#include "core/storage/s3/curl_multi_transport.h"
 #include "core/storage/s3/curl_transport.h"
 #include "core/storage/s3/http_transport.h"
 #include "core/storage/s3/retry_policy.h"
@@ -345,7 +346,7 @@ Result<RangeRead> S3ObjectStore::get_range(std::string_view key, uint64_t offset
     const uint64_t announced = cr.last - cr.first + 1;
     if (cr.first != offset || announced != length) {
       if (range.end() > *cr.total) {
-        return Error(Errc::kInvalidArgument,
+        return Error(Errc::kOutOfRange,
                      fmt::format("{}: range runs past the end of the object (size {})", op.what,
                                  *cr.total),
                      false);
@@ -396,7 +397,7 @@ Result<RangeRead> S3ObjectStore::get_suffix(std::string_view key, uint64_t lengt
   auto resp = execute(op);
   if (!resp.ok()) {
     // A suffix of an empty object is "not satisfiable"; tell that apart from a real error.
-    if (resp.error().code() == Errc::kInvalidArgument) {
+    if (resp.error().code() == Errc::kOutOfRange) {
       auto info = head(key, opts);
       if (info.ok() && info->size == 0) return RangeRead{"", 0, info->etag};
     }
@@ -497,13 +498,27 @@ Result<ListPage> S3ObjectStore::list(const ListOptions& opts) {
 }
 
 Status S3ObjectStore::put(std::string_view key, std::string_view data, Deadline deadline) {
+  return put_object(key, data, deadline, /*if_absent=*/false);
+}
+
+Status S3ObjectStore::put_if_absent(std::string_view key, std::string_view data,
+                                    Deadline deadline) {
+  return put_object(key, data, deadline, /*if_absent=*/true);
+}
+
+Status S3ObjectStore::put_object(std::string_view key, std::string_view data, Deadline deadline,
+                                 bool if_absent) {
   SH_ASSIGN_OR_RETURN(std::string k, full_key(key));
   Operation op;
   op.name = "put_object";
-  op.what = fmt::format("PUT {} ({} bytes)", object_url(k), data.size());
+  op.what = fmt::format("PUT {} ({} bytes{})", object_url(k), data.size(),
+                        if_absent ? ", if absent" : "");
   op.deadline = effective(deadline);
   // Hash once; every attempt re-signs the same payload hash.
   TransportRequest prototype = builder_->put_object(k, data);
+  // S3 (since 2024-08), MinIO and Ceph RGW refuse the PUT with 412 when the key
+  // exists; the server decides, so concurrent writers cannot both win.
+  if (if_absent) prototype.set_header("If-None-Match", "*");
   op.build = [&] { return prototype; };
   op.check = [&](const TransportResponse& r) -> Status {
     if (r.status != 200) {
@@ -511,7 +526,14 @@ Status S3ObjectStore::put(std::string_view key, std::string_view data, Deadline 
     }
     return ok_status();
   };
-  SH_RETURN_IF_ERROR(execute(op));
+  auto resp = execute(op);
+  if (!resp.ok()) {
+    if (if_absent && resp.error().code() == Errc::kPreconditionFailed) {
+      return Error(Errc::kAlreadyExists, fmt::format("{}: the key already exists", op.what),
+                   false);
+    }
+    return std::move(resp).error();
+  }
   return ok_status();
 }
 
@@ -531,7 +553,22 @@ Result<std::shared_ptr<ObjectStore>> make_s3_object_store(S3Options opts,
       return invalid_argument(fmt::format("cannot read S3 CA file {}", opts.ca_file));
     }
   }
-  auto transport = std::make_shared<CurlTransport>(topts);
+  if (opts.max_connections < 1) {
+    return invalid_argument(fmt::format("S3 max connections must be at least 1, not {}",
+                                        opts.max_connections));
+  }
+  std::shared_ptr<HttpTransport> transport;
+  if (opts.transport == S3Options::Transport::kMulti) {
+    CurlMultiTransportOptions mopts;
+    topts.max_idle_handles = static_cast<size_t>(opts.max_connections);
+    mopts.transfer = topts;
+    mopts.max_host_connections = opts.max_connections;
+    mopts.max_total_connections = opts.max_connections;
+    transport = std::make_shared<CurlMultiTransport>(std::move(mopts));
+  } else {
+    topts.max_idle_handles = static_cast<size_t>(opts.max_connections);
+    transport = std::make_shared<CurlTransport>(topts);
+  }
   Credentials explicit_creds;
   explicit_creds.access_key_id = opts.access_key_id;
   explicit_creds.secret_access_key = opts.secret_access_key;

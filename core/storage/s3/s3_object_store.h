@@ -7,7 +7,8 @@
 //   kTimeout            the operation's deadline passed
 //   kPermissionDenied   403 (credentials rejected) or no credentials found
 //   kPreconditionFailed If-Match ETag differs (object replaced)
-//   kInvalidArgument    range past the end of the object (416)
+//   kOutOfRange         range past the end of the object (416)
+//   kAlreadyExists      put_if_absent of an existing key (412 to If-None-Match: *)
 //   kBadResponse        wrong length, missing Content-Range, malformed XML
 #pragma once
 
@@ -54,6 +55,12 @@ struct S3Options {
   int64_t request_timeout_ms = 10000;
   // Abort an attempt when no byte arrives for this long (first byte included).
   int64_t stall_timeout_ms = 5000;
+  // kMulti: one curl event-loop thread drives every transfer (CurlMultiTransport);
+  // kEasy: curl_easy_perform on the calling thread (CurlTransport).
+  enum class Transport { kMulti, kEasy };
+  Transport transport = Transport::kMulti;
+  // Keep-alive connections to the endpoint (kMulti: per host and in all).
+  long max_connections = 64;
   int max_attempts = 5;
   int64_t retry_base_delay_ms = 50;
   int64_t retry_max_delay_ms = 2000;
@@ -94,6 +101,9 @@ class S3ObjectStore final : public ObjectStore {
   Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts = {}) override;
   Result<ListPage> list(const ListOptions& opts) override;
   Status put(std::string_view key, std::string_view data, Deadline deadline = {}) override;
+  // PUT with If-None-Match: * (412 → kAlreadyExists).
+  Status put_if_absent(std::string_view key, std::string_view data,
+                       Deadline deadline = {}) override;
   std::string describe() const override;
 
   bool path_style() const;
@@ -105,6 +115,8 @@ class S3ObjectStore final : public ObjectStore {
   S3ObjectStore(S3Options opts, S3Dependencies deps, bool path_style, std::string endpoint_host);
 
   Result<TransportResponse> execute(const Operation& op);
+  Status put_object(std::string_view key, std::string_view data, Deadline deadline,
+                    bool if_absent);
   Deadline effective(const Deadline& d) const;
   std::string object_url(std::string_view full_key) const;
   Result<std::string> full_key(std::string_view key) const;
@@ -121,7 +133,8 @@ class S3ObjectStore final : public ObjectStore {
   std::function<void(int64_t)> sleep_;
 };
 
-// The production store: libcurl transport, default credentials chain
+// The production store: libcurl transport (opts.transport: the multi event loop
+// by default, or the easy interface), default credentials chain
 // (explicit options, AWS_* env, shared file, container endpoint, IMDSv2).
 // `registry` may be null (metrics then go to a private registry).
 Result<std::shared_ptr<ObjectStore>> make_s3_object_store(S3Options opts,

@@ -52,6 +52,29 @@ TEST_F(FaultStoreTest, RuleFiresOnTheCallsAfterSkipForTimesThenGoesQuiet) {
   EXPECT_TRUE(faults_->get("a/obj", {}).ok()) << "clear() removes every rule";
 }
 
+TEST_F(FaultStoreTest, PutIfAbsentIsForwardedAndCanBeFaulted) {
+  ASSERT_TRUE(faults_->put_if_absent("c/obj", "new", {}).ok());
+  auto exists = faults_->put_if_absent("c/obj", "other", {});
+  ASSERT_FALSE(exists.ok());
+  EXPECT_EQ(exists.error().code(), Errc::kAlreadyExists) << "the inner store's answer passes through";
+  EXPECT_EQ(faults_->calls("put_if_absent"), 2u);
+  EXPECT_EQ(faults_->calls("put"), 2u) << "put_if_absent is its own operation";
+
+  faults_->add(FaultRule::error("put_if_absent", Errc::kUnavailable).once());
+  auto faulted = faults_->put_if_absent("d/obj", "x", {});
+  ASSERT_FALSE(faulted.ok());
+  EXPECT_EQ(faulted.error().code(), Errc::kUnavailable);
+  EXPECT_FALSE(faults_->get("d/obj", {}).ok()) << "an injected error must not reach the inner store";
+  EXPECT_TRUE(faults_->put_if_absent("d/obj", "x", {}).ok());
+}
+
+TEST_F(FaultStoreTest, RangePastTheEndIsOutOfRange) {
+  auto r = faults_->get_range("a/obj", 10, 100, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kOutOfRange) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("a/obj"), std::string::npos) << r.error().message();
+}
+
 TEST_F(FaultStoreTest, RuleSeesOnlyItsOperationAndKeys) {
   faults_->add(FaultRule::error("get_range", Errc::kUnavailable).on_key("b/"));
   EXPECT_TRUE(faults_->get_range("a/obj", 0, 4, {}).ok()) << "other key";

@@ -142,11 +142,11 @@ TEST(S3StoreRanges, TruncatedBodyIsRetriedAndResigned) {
   EXPECT_EQ(h.metric("streamhouse_s3_retries_total", {{"operation", "get_object"}}), 1);
 }
 
-TEST(S3StoreRanges, RangePastEndIsInvalidArgumentAndIgnoredRangeIsBadResponse) {
+TEST(S3StoreRanges, RangePastEndIsOutOfRangeAndIgnoredRangeIsBadResponse) {
   Harness past([](const SeenRequest&, int) { return answer(206, "89", {{"content-range", "bytes 8-9/10"}}); });
   auto r = past.store->get_range("k", 8, 5);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), Errc::kInvalidArgument);
+  EXPECT_EQ(r.error().code(), Errc::kOutOfRange) << r.error().to_string();
   EXPECT_NE(r.error().message().find("size 10"), std::string::npos) << r.error().message();
 
   Harness ignored([](const SeenRequest&, int) { return answer(200, std::string(100, 'x')); });
@@ -196,6 +196,18 @@ TEST(S3StoreRanges, SuffixReadHandlesObjectsSmallerThanTheSuffix) {
   auto c = h.store->get_suffix("k", 50);
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   EXPECT_EQ(c->data, "0123456789");
+}
+
+TEST(S3StoreRanges, SuffixOfAnEmptyObjectIsEmptyAfterA416) {
+  Harness h([](const SeenRequest& s, int) {
+    if (s.method == "HEAD") return answer(200, "", {{"content-length", "0"}, {"etag", "\"e\""}});
+    return answer(416, error_xml("InvalidRange"));
+  });
+  auto r = h.store->get_suffix("k", 16);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->data, "");
+  EXPECT_EQ(r->object_size, 0u);
+  EXPECT_EQ(r->etag, "\"e\"");
 }
 
 TEST(S3StoreRetries, ServerErrorsAreRetriedWithGrowingBackoffThenSucceed) {
@@ -261,7 +273,7 @@ TEST(S3StoreRetries, ForbiddenNotFoundAndRangeErrorsAreNotRetried) {
            {403, "AccessDenied", Errc::kPermissionDenied},
            {404, "NoSuchKey", Errc::kNotFound},
            {404, "NoSuchBucket", Errc::kUnavailable},
-           {416, "InvalidRange", Errc::kInvalidArgument}}) {
+           {416, "InvalidRange", Errc::kOutOfRange}}) {
     Harness h([status = status, code = code](const SeenRequest&, int) { return answer(status, error_xml(code)); });
     auto r = h.store->get_range("dir/key.seg", 0, 10);
     ASSERT_FALSE(r.ok());
@@ -378,6 +390,29 @@ TEST(S3StorePut, SendsBodyWithItsHash) {
   EXPECT_EQ(h.transport->seen[0].body, body);
   EXPECT_EQ(h.transport->seen[0].headers["x-amz-content-sha256"], sha256_hex(body));
   EXPECT_EQ(h.store->describe(), "s3://bkt/pre/");
+  EXPECT_EQ(h.transport->seen[0].headers.count("if-none-match"), 0u) << "a plain put is unconditional";
+}
+
+TEST(S3StorePut, PutIfAbsentSendsIfNoneMatchAnd412IsAlreadyExists) {
+  Harness created([](const SeenRequest&, int) { return answer(200, ""); });
+  ASSERT_TRUE(created.store->put_if_absent("t/0/seg", "bytes").ok());
+  ASSERT_EQ(created.transport->seen.size(), 1u);
+  EXPECT_EQ(created.transport->seen[0].method, "PUT");
+  EXPECT_EQ(created.transport->seen[0].headers["if-none-match"], "*");
+
+  Harness exists([](const SeenRequest&, int) { return answer(412, error_xml("PreconditionFailed")); });
+  auto st = exists.store->put_if_absent("t/0/seg", "bytes");
+  ASSERT_FALSE(st.ok()) << "a 412 to If-None-Match: * means the key exists";
+  EXPECT_EQ(st.error().code(), Errc::kAlreadyExists) << st.error().to_string();
+  EXPECT_NE(st.error().message().find("s3://bkt/pre/t/0/seg"), std::string::npos) << st.error().message();
+  EXPECT_EQ(exists.transport->seen.size(), 1u) << "412 must not be retried";
+
+  Harness flaky([](const SeenRequest&, int call) {
+    return call == 1 ? answer(503, error_xml("SlowDown")) : answer(200, "");
+  });
+  ASSERT_TRUE(flaky.store->put_if_absent("t/0/seg", "bytes").ok());
+  ASSERT_EQ(flaky.transport->seen.size(), 2u);
+  EXPECT_EQ(flaky.transport->seen[1].headers["if-none-match"], "*") << "every attempt stays conditional";
 }
 
 }  // namespace

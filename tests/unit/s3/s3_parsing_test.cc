@@ -50,7 +50,7 @@ TEST(S3ErrorXml, MapsToErrcWithContext) {
   EXPECT_EQ(s3_error_to_error(parse_s3_error(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>"), "x").code(),
             Errc::kPermissionDenied);
   EXPECT_EQ(s3_error_to_error(parse_s3_error(412, ""), "x").code(), Errc::kPreconditionFailed);
-  EXPECT_EQ(s3_error_to_error(parse_s3_error(416, ""), "x").code(), Errc::kInvalidArgument);
+  EXPECT_EQ(s3_error_to_error(parse_s3_error(416, ""), "x").code(), Errc::kOutOfRange);
   auto slow = s3_error_to_error(parse_s3_error(503, "<Error><Code>SlowDown</Code></Error>"), "x");
   EXPECT_EQ(slow.code(), Errc::kUnavailable);
   EXPECT_TRUE(slow.retryable());
