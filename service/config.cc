@@ -134,12 +134,8 @@ Result<Backends> open_backends(BackendConfig cfg,
   if (cfg.metadata == "listing" || cfg.metadata.empty()) {
     ListingOptions lo;
     lo.prefix = b.prefix;
-    if (b.source) {
-      const int64_t timeout_ms = cfg.s3.request_timeout_ms;
-      lo.footer_loader = [source = b.source, timeout_ms](const std::string& key) {
-        return source->meta(key, Deadline::after(Millis(timeout_ms)));
-      };
-    }
+    // One footer loader and cache for listing and serving.
+    if (b.source) lo.meta_loader = b.source->meta_loader();
     b.metadata = std::make_shared<ListingMetadataStore>(b.store, lo);
   } else {
     cfg.pg.conninfo = cfg.metadata;

@@ -1,13 +1,12 @@
 #include "core/metadata/listing_metadata_store.h"
 
 #include <algorithm>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <tuple>
-#include <thread>
 #include <utility>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/format/names.h"
@@ -17,9 +16,7 @@ namespace sh {
 
 namespace {
 
-constexpr uint64_t kMinFooterReadBytes = 64;
-// Footers of a cold partition are fetched with up to this many reads in flight.
-constexpr size_t kMaxParallelFooterReads = 8;
+constexpr Millis kPingTimeout{5000};
 
 // "123" -> 123 for canonical decimal partition ids in [0, 2^31-1].
 std::optional<int32_t> parse_partition(std::string_view s) {
@@ -67,14 +64,36 @@ Error partition_not_found(std::string_view topic, int32_t partition) {
                                              " of topic '" + std::string(topic) + "' not found");
 }
 
+std::string_view unquoted(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag.remove_prefix(1);
+    etag.remove_suffix(1);
+  }
+  return etag;
+}
+
+// Whether a cached footer was read from the object version the listing shows.
+// Listing and GET ETags may differ in quoting across stores; without ETags the
+// size decides.
+bool same_version(const format::SegmentMeta& meta, const ObjectInfo& listed) {
+  if (meta.object_size != listed.size) return false;
+  if (meta.etag.empty() || listed.etag.empty()) return true;
+  return unquoted(meta.etag) == unquoted(listed.etag);
+}
+
 }  // namespace
 
 ListingMetadataStore::ListingMetadataStore(std::shared_ptr<ObjectStore> store,
                                            ListingOptions opts)
     : store_(std::move(store)), opts_(std::move(opts)) {
   if (!opts_.prefix.empty() && opts_.prefix.back() != '/') opts_.prefix.push_back('/');
-  opts_.footer_read_bytes = std::max(opts_.footer_read_bytes, kMinFooterReadBytes);
   if (!opts_.clock) opts_.clock = system_clock();
+  loader_ = opts_.meta_loader;
+  if (!loader_) {
+    SegmentMetaLoaderOptions lo;
+    lo.footer_read_bytes = opts_.footer_read_bytes;
+    loader_ = std::make_shared<SegmentMetaLoader>(store_, std::move(lo));
+  }
 }
 
 std::string ListingMetadataStore::topic_prefix(std::string_view topic) const {
@@ -90,18 +109,15 @@ std::string ListingMetadataStore::group_key(std::string_view group) const {
   return opts_.prefix + std::string(kGroupsDir) + std::string(group) + ".json";
 }
 
-size_t ListingMetadataStore::cached_segments() const {
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  return footer_cache_.size();
-}
-
 // ---------------------------------------------------------------- topics
 
 Result<std::vector<int32_t>> ListingMetadataStore::partitions_of(std::string_view topic,
-                                                                 bool* exists) {
+                                                                 bool* exists,
+                                                                 Deadline deadline) {
   ListOptions lo;
   lo.prefix = topic_prefix(topic);
   lo.delimiter = "/";
+  lo.deadline = deadline;
   std::vector<ObjectInfo> objects;
   std::vector<std::string> prefixes;
   SH_RETURN_IF_ERROR(list_everything(*store_, lo, &objects, &prefixes));
@@ -117,10 +133,11 @@ Result<std::vector<int32_t>> ListingMetadataStore::partitions_of(std::string_vie
   return out;
 }
 
-Result<std::vector<TopicInfo>> ListingMetadataStore::list_topics() {
+Result<std::vector<TopicInfo>> ListingMetadataStore::list_topics(Deadline deadline) {
   ListOptions lo;
   lo.prefix = opts_.prefix;
   lo.delimiter = "/";
+  lo.deadline = deadline;
   std::vector<ObjectInfo> objects;
   std::vector<std::string> prefixes;
   SH_RETURN_IF_ERROR(list_everything(*store_, lo, &objects, &prefixes));
@@ -131,7 +148,7 @@ Result<std::vector<TopicInfo>> ListingMetadataStore::list_topics() {
     name.remove_suffix(1);
     if (!format::valid_topic_name(name)) continue;
     bool exists = false;
-    SH_ASSIGN_OR_RETURN(std::vector<int32_t> parts, partitions_of(name, &exists));
+    SH_ASSIGN_OR_RETURN(std::vector<int32_t> parts, partitions_of(name, &exists, deadline));
     TopicInfo t;
     t.name = std::string(name);
     t.partition_count = static_cast<int32_t>(parts.size());
@@ -141,10 +158,10 @@ Result<std::vector<TopicInfo>> ListingMetadataStore::list_topics() {
   return out;
 }
 
-Result<TopicInfo> ListingMetadataStore::get_topic(std::string_view topic) {
+Result<TopicInfo> ListingMetadataStore::get_topic(std::string_view topic, Deadline deadline) {
   SH_RETURN_IF_ERROR(check_topic(topic));
   bool exists = false;
-  SH_ASSIGN_OR_RETURN(std::vector<int32_t> parts, partitions_of(topic, &exists));
+  SH_ASSIGN_OR_RETURN(std::vector<int32_t> parts, partitions_of(topic, &exists, deadline));
   if (!exists) return topic_not_found(topic);
   TopicInfo t;
   t.name = std::string(topic);
@@ -155,206 +172,141 @@ Result<TopicInfo> ListingMetadataStore::get_topic(std::string_view topic) {
 
 // ---------------------------------------------------------------- segments
 
-Result<SegmentInfo> ListingMetadataStore::read_footer(const ObjectInfo& obj,
-                                                      uint64_t name_base_offset) {
+Status ListingMetadataStore::read_footer(const ObjectInfo& obj, SegmentInfo* info,
+                                         Deadline deadline) {
   footer_reads_.fetch_add(1, std::memory_order_relaxed);
-  std::shared_ptr<const format::SegmentMeta> shared;
-  if (opts_.footer_loader) {
-    SH_ASSIGN_OR_RETURN(shared, opts_.footer_loader(obj.key));
-  } else {
-    // No if_match: listing and GET ETags need not share a format across stores. A
-    // replacement racing this read is cached under the listed ETag and re-read at
-    // the next listing, which shows the new ETag.
-    ReadOptions ro;
-    SH_ASSIGN_OR_RETURN(RangeRead tail, store_->get_suffix(obj.key, opts_.footer_read_bytes, ro));
-    SH_ASSIGN_OR_RETURN(format::TailParse parsed,
-                        format::parse_tail(tail.data, tail.object_size, tail.etag, obj.key));
-    if (!parsed.meta) {
-      footer_reads_.fetch_add(1, std::memory_order_relaxed);
-      const uint64_t need = parsed.need_suffix_bytes;
-      SH_ASSIGN_OR_RETURN(tail, store_->get_suffix(obj.key, need, ro));
-      SH_ASSIGN_OR_RETURN(parsed,
-                          format::parse_tail(tail.data, tail.object_size, tail.etag, obj.key));
-      if (!parsed.meta) {
-        return corrupt(obj.key + ": footer and index not found in the last " +
-                       std::to_string(tail.data.size()) + " bytes of a " +
-                       std::to_string(tail.object_size) + "-byte object");
-      }
-    }
-    shared = std::make_shared<const format::SegmentMeta>(std::move(*parsed.meta));
+  auto loaded = loader_->load(obj.key, deadline);
+  if (!loaded.ok()) {
+    if (loaded.error().code() != Errc::kInvalidArgument) return std::move(loaded).error();
+    // The store listed this key and now refuses it: the store contradicts itself.
+    return Error(Errc::kBadResponse, fmt::format("reading the footer of listed segment {}: {}",
+                                                 obj.key, loaded.error().message()));
   }
-  const format::SegmentMeta& meta = *shared;
-  if (meta.footer.base_offset != name_base_offset) {
-    return corrupt(obj.key + ": file name says base offset " + std::to_string(name_base_offset) +
-                   " but the footer says " + std::to_string(meta.footer.base_offset));
-  }
-  SegmentInfo info;
-  info.key = obj.key;
-  info.base_offset = meta.footer.base_offset;
-  info.last_offset = meta.footer.last_offset;
-  for (const format::IndexEntry& e : meta.index) info.record_count += e.record_count;
-  info.size_bytes = meta.object_size;
-  info.max_timestamp = meta.footer.max_timestamp;
-  return info;
+  const SegmentMetaLoader::MetaPtr& meta = *loaded;
+  // A footer read now may be of a version newer than the listing: it is the
+  // newer truth, and the next listing shows its ETag.
+  return fill_from_footer(*meta, info);
 }
 
-Result<SegmentInfo> ListingMetadataStore::segment_info(const ObjectInfo& obj,
-                                                       uint64_t name_base_offset) {
-  // Etag identifies the object version; stores without etags fall back to the size.
-  const std::string version = obj.etag.empty() ? "size:" + std::to_string(obj.size) : obj.etag;
-  {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    auto it = footer_cache_.find(obj.key);
-    if (it != footer_cache_.end() && it->second.etag == version) return it->second.info;
-  }
-  auto loaded = footer_flight_.run(obj.key + "\n" + version, [&]() -> Result<SegmentInfo> {
-    {
-      std::lock_guard<std::mutex> lock(cache_mu_);  // a racing load may have finished
-      auto it = footer_cache_.find(obj.key);
-      if (it != footer_cache_.end() && it->second.etag == version) return it->second.info;
-    }
-    SH_ASSIGN_OR_RETURN(SegmentInfo info, read_footer(obj, name_base_offset));
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    footer_cache_[obj.key] = CachedSegment{version, info.size_bytes, info};
-    return info;
-  });
-  return loaded;
-}
-
-Result<std::vector<SegmentInfo>> ListingMetadataStore::load_segments(
-    std::string_view topic, int32_t partition, std::optional<uint64_t> after, bool* any_object) {
+Result<ListingMetadataStore::Listed> ListingMetadataStore::list_partition(
+    std::string_view topic, int32_t partition, std::optional<uint64_t> after, Deadline deadline) {
   const std::string pprefix = partition_prefix(topic, partition);
   const std::string start_after =
       after ? format::segment_key(opts_.prefix, topic, partition, *after) : std::string();
-  SH_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, list_all(*store_, pprefix, start_after));
-  *any_object = !objects.empty();
-
-  struct Candidate {
-    const ObjectInfo* obj;
-    uint64_t base;
-  };
-  std::vector<Candidate> segs;
-  for (const ObjectInfo& o : objects) {
+  SH_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects,
+                      list_all(*store_, pprefix, start_after, deadline));
+  Listed out;
+  out.any_object = !objects.empty();
+  for (ObjectInfo& o : objects) {
     std::string_view rest(o.key);
     rest.remove_prefix(pprefix.size());
     if (rest.find('/') != std::string_view::npos) continue;  // deeper: not a segment
-    if (auto base = format::parse_segment_file_name(rest)) segs.push_back({&o, *base});
-  }
-  // Keys sort by base offset (20 zero-padded digits), so segs is already ordered.
-
-  std::vector<std::optional<Result<SegmentInfo>>> results(segs.size());
-  std::vector<size_t> cold;
-  {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    if (!after) {
-      // A full listing: forget segments of this partition that are gone (retention),
-      // so the cache holds only live segments.
-      size_t next_seg = 0;
-      for (auto it = footer_cache_.lower_bound(pprefix);
-           it != footer_cache_.end() && it->first.starts_with(pprefix);) {
-        while (next_seg < segs.size() && segs[next_seg].obj->key < it->first) ++next_seg;
-        const bool live = next_seg < segs.size() && segs[next_seg].obj->key == it->first;
-        it = live ? std::next(it) : footer_cache_.erase(it);
-      }
-    }
-    for (size_t i = 0; i < segs.size(); ++i) {
-      const ObjectInfo& o = *segs[i].obj;
-      const std::string version = o.etag.empty() ? "size:" + std::to_string(o.size) : o.etag;
-      auto it = footer_cache_.find(o.key);
-      if (it != footer_cache_.end() && it->second.etag == version) {
-        results[i].emplace(it->second.info);
+    auto base = format::parse_segment_file_name(rest);
+    if (!base) continue;
+    // Keys sort by base offset (20 zero-padded digits): the listing order is the log order.
+    SegmentInfo info;
+    info.key = o.key;
+    info.base_offset = *base;
+    info.size_bytes = o.size;
+    info.footer_known = false;
+    if (auto cached = loader_->cached(o.key)) {
+      if (same_version(*cached, o)) {
+        SH_RETURN_IF_ERROR(fill_from_footer(*cached, &info));
       } else {
-        cold.push_back(i);
+        loader_->invalidate(o.key);  // replaced since its footer was read
       }
     }
+    out.segments.push_back(std::move(info));
+    out.objects.push_back(std::move(o));
   }
-  if (cold.size() <= 1) {
-    for (size_t i : cold) results[i].emplace(segment_info(*segs[i].obj, segs[i].base));
-  } else {
-    // A cold partition on S3: fetch footers with several reads in flight.
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
-      for (size_t n = next.fetch_add(1); n < cold.size(); n = next.fetch_add(1)) {
-        const size_t i = cold[n];
-        results[i].emplace(segment_info(*segs[i].obj, segs[i].base));
-      }
-    };
-    const size_t threads = std::min(cold.size(), kMaxParallelFooterReads);
-    std::vector<std::thread> pool;
-    pool.reserve(threads - 1);
-    for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& th : pool) th.join();
-  }
-
-  std::vector<SegmentInfo> out;
-  out.reserve(segs.size());
-  for (auto& r : results) {
-    if (!r->ok()) return std::move(*r).error();
-    out.push_back(std::move(**r));
+  if (!out.segments.empty() && !out.segments.back().footer_known) {
+    // The high watermark needs the last segment's footer, and only that one.
+    SH_RETURN_IF_ERROR(read_footer(out.objects.back(), &out.segments.back(), deadline));
   }
   return out;
 }
 
+Error ListingMetadataStore::missing(std::string_view topic, int32_t partition,
+                                    Deadline deadline) {
+  bool topic_exists = false;
+  auto parts = partitions_of(topic, &topic_exists, deadline);
+  if (!parts.ok()) return std::move(parts).error();
+  if (!topic_exists) return topic_not_found(topic);
+  return partition_not_found(topic, partition);
+}
+
 Result<std::vector<SegmentInfo>> ListingMetadataStore::list_segments(
-    std::string_view topic, int32_t partition, std::optional<uint64_t> after_base_offset) {
+    std::string_view topic, int32_t partition, std::optional<uint64_t> after_base_offset,
+    Deadline deadline) {
   SH_RETURN_IF_ERROR(check_topic(topic));
   SH_RETURN_IF_ERROR(check_partition(partition));
-  bool any_object = false;
-  SH_ASSIGN_OR_RETURN(std::vector<SegmentInfo> segs,
-                      load_segments(topic, partition, after_base_offset, &any_object));
-  if (!any_object && !after_base_offset) {
-    bool topic_exists = false;
-    SH_RETURN_IF_ERROR(partitions_of(topic, &topic_exists));
-    if (!topic_exists) return topic_not_found(topic);
-    return partition_not_found(topic, partition);
+  SH_ASSIGN_OR_RETURN(Listed listed, list_partition(topic, partition, after_base_offset, deadline));
+  if (!listed.any_object && !after_base_offset) return missing(topic, partition, deadline);
+  return std::move(listed.segments);
+}
+
+Result<PartitionSegments> ListingMetadataStore::load_partition(std::string_view topic,
+                                                               int32_t partition,
+                                                               Deadline deadline) {
+  SH_RETURN_IF_ERROR(check_topic(topic));
+  SH_RETURN_IF_ERROR(check_partition(partition));
+  SH_ASSIGN_OR_RETURN(Listed listed, list_partition(topic, partition, std::nullopt, deadline));
+  if (!listed.any_object) return missing(topic, partition, deadline);
+  PartitionSegments out;
+  PartitionInfo& p = out.partition;
+  p.topic = std::string(topic);
+  p.partition = partition;
+  p.segment_count = listed.segments.size();
+  for (const SegmentInfo& s : listed.segments) p.size_bytes += s.size_bytes;
+  if (!listed.segments.empty()) {
+    p.log_start_offset = listed.segments.front().base_offset;
+    p.high_watermark = listed.segments.back().last_offset + 1;
   }
-  return segs;
+  out.segments = std::move(listed.segments);
+  return out;
 }
 
 Result<PartitionInfo> ListingMetadataStore::get_partition(std::string_view topic,
-                                                          int32_t partition) {
-  SH_ASSIGN_OR_RETURN(std::vector<SegmentInfo> segs,
-                      list_segments(topic, partition, std::nullopt));
-  PartitionInfo p;
-  p.topic = std::string(topic);
-  p.partition = partition;
-  p.segment_count = segs.size();
-  for (const SegmentInfo& s : segs) p.size_bytes += s.size_bytes;
-  if (!segs.empty()) {
-    p.log_start_offset = segs.front().base_offset;
-    p.high_watermark = segs.back().last_offset + 1;
-  }
-  return p;
+                                                          int32_t partition, Deadline deadline) {
+  SH_ASSIGN_OR_RETURN(PartitionSegments loaded, load_partition(topic, partition, deadline));
+  return std::move(loaded.partition);
 }
 
 Status ListingMetadataStore::register_segment(std::string_view topic, int32_t partition,
-                                              const SegmentInfo& segment) {
+                                              const SegmentInfo& segment, Deadline deadline) {
   SH_RETURN_IF_ERROR(check_topic(topic));
   SH_RETURN_IF_ERROR(check_partition(partition));
   const std::string want_key =
       format::segment_key(opts_.prefix, topic, partition, segment.base_offset);
   if (segment.key != want_key) {
-    return invalid_argument("segment key '" + segment.key + "' is not the canonical key '" +
-                            want_key + "'");
+    return invalid_argument(fmt::format("segment key '{}' is not the canonical key '{}'",
+                                        segment.key, want_key));
   }
   if (segment.last_offset < segment.base_offset) {
-    return invalid_argument(segment.key + ": last offset " + std::to_string(segment.last_offset) +
-                            " is below base offset " + std::to_string(segment.base_offset));
+    return invalid_argument(fmt::format("{}: last offset {} is below base offset {}", segment.key,
+                                        segment.last_offset, segment.base_offset));
   }
-  auto head = store_->head(segment.key);
+  ReadOptions ro;
+  ro.deadline = deadline;
+  auto head = store_->head(segment.key, ro);
   if (!head.ok()) {
     if (head.error().code() == Errc::kNotFound) {
-      return invalid_argument(segment.key + ": the segment object must be written before it is "
-                              "registered");
+      return invalid_argument(fmt::format(
+          "{}: the segment object must be written before it is registered", segment.key));
     }
     return std::move(head).error();
   }
-  SH_ASSIGN_OR_RETURN(SegmentInfo actual, segment_info(*head, segment.base_offset));
+  if (auto cached = loader_->cached(head->key); cached && !same_version(*cached, *head)) {
+    loader_->invalidate(head->key);
+  }
+  SegmentInfo actual;
+  actual.key = head->key;
+  actual.base_offset = segment.base_offset;
+  actual.size_bytes = head->size;
+  SH_RETURN_IF_ERROR(read_footer(*head, &actual, deadline));
   auto mismatch = [&](std::string_view field, uint64_t given, uint64_t real) {
-    return invalid_argument(segment.key + ": registered " + std::string(field) + " " +
-                            std::to_string(given) + " differs from the object's " +
-                            std::to_string(real));
+    return invalid_argument(fmt::format("{}: registered {} {} differs from the object's {}",
+                                        segment.key, field, given, real));
   };
   if (actual.last_offset != segment.last_offset) {
     return mismatch("last_offset", segment.last_offset, actual.last_offset);
@@ -371,9 +323,12 @@ Status ListingMetadataStore::register_segment(std::string_view topic, int32_t pa
 // ---------------------------------------------------------------- groups
 
 Result<std::vector<CommittedOffset>> ListingMetadataStore::read_group(std::string_view group,
-                                                                      bool* exists) {
+                                                                      bool* exists,
+                                                                      Deadline deadline) {
   const std::string key = group_key(group);
-  auto got = store_->get(key);
+  ReadOptions ro;
+  ro.deadline = deadline;
+  auto got = store_->get(key, ro);
   if (!got.ok()) {
     if (got.error().code() == Errc::kNotFound) {
       *exists = false;
@@ -426,9 +381,9 @@ Result<std::vector<CommittedOffset>> ListingMetadataStore::read_group(std::strin
   return out;
 }
 
-Result<std::vector<std::string>> ListingMetadataStore::list_groups() {
+Result<std::vector<std::string>> ListingMetadataStore::list_groups(Deadline deadline) {
   const std::string dir = opts_.prefix + std::string(kGroupsDir);
-  SH_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, list_all(*store_, dir));
+  SH_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, list_all(*store_, dir, {}, deadline));
   std::vector<std::string> out;
   constexpr std::string_view kSuffix = ".json";
   for (const ObjectInfo& o : objects) {
@@ -442,13 +397,13 @@ Result<std::vector<std::string>> ListingMetadataStore::list_groups() {
 }
 
 Result<std::vector<CommittedOffset>> ListingMetadataStore::get_group_offsets(
-    std::string_view group) {
+    std::string_view group, Deadline deadline) {
   if (!valid_group_id(group)) {
     return invalid_argument("invalid consumer group id '" + std::string(group.substr(0, 300)) +
                             "'");
   }
   bool exists = false;
-  SH_ASSIGN_OR_RETURN(std::vector<CommittedOffset> offsets, read_group(group, &exists));
+  SH_ASSIGN_OR_RETURN(std::vector<CommittedOffset> offsets, read_group(group, &exists, deadline));
   if (!exists) {
     return Error(Errc::kGroupNotFound, "consumer group '" + std::string(group) + "' not found");
   }
@@ -456,7 +411,8 @@ Result<std::vector<CommittedOffset>> ListingMetadataStore::get_group_offsets(
 }
 
 Status ListingMetadataStore::commit_offsets(std::string_view group,
-                                            const std::vector<OffsetCommit>& offsets) {
+                                            const std::vector<OffsetCommit>& offsets,
+                                            Deadline deadline) {
   if (!valid_group_id(group)) {
     return invalid_argument("invalid consumer group id '" + std::string(group.substr(0, 300)) +
                             "'");
@@ -479,7 +435,7 @@ Status ListingMetadataStore::commit_offsets(std::string_view group,
 
   std::lock_guard<std::mutex> lock(groups_mu_);
   bool exists = false;
-  SH_ASSIGN_OR_RETURN(std::vector<CommittedOffset> current, read_group(group, &exists));
+  SH_ASSIGN_OR_RETURN(std::vector<CommittedOffset> current, read_group(group, &exists, deadline));
   std::map<std::pair<std::string, int32_t>, CommittedOffset> merged;
   for (auto& c : current) merged[{c.topic, c.partition}] = std::move(c);
   for (const OffsetCommit& c : offsets) {
@@ -501,16 +457,16 @@ Status ListingMetadataStore::commit_offsets(std::string_view group,
   nlohmann::json doc = {{"offsets", std::move(arr)}};
   // Invalid UTF-8 in metadata is replaced rather than failing the dump.
   const std::string body = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return store_->put(group_key(group), body);
+  return store_->put(group_key(group), body, deadline);
 }
 
 // ---------------------------------------------------------------- health
 
-Status ListingMetadataStore::ping() {
+Status ListingMetadataStore::ping(Deadline deadline) {
   ListOptions lo;
   lo.prefix = opts_.prefix;
   lo.max_keys = 1;
-  lo.deadline = Deadline::after(Millis(5000));
+  lo.deadline = Deadline::earliest(deadline, Deadline::after(kPingTimeout));
   auto page = store_->list(lo);
   if (!page.ok()) return std::move(page).error().prefix("metadata listing");
   return ok_status();

@@ -1,6 +1,10 @@
 #include "core/read/log_reader.h"
 
+#include "core/metadata/segment_meta_loader.h"
+
 #include <algorithm>
+
+#include <fmt/format.h>
 
 namespace sh::read {
 namespace {
@@ -13,10 +17,8 @@ std::string index_key(std::string_view topic, int32_t partition) {
 }
 
 Error out_of_range(uint64_t offset, const IndexSnapshot& s) {
-  return Error(Errc::kOffsetOutOfRange,
-               "offset " + std::to_string(offset) + " is outside the log [" +
-                   std::to_string(s.log_start_offset) + ", " + std::to_string(s.high_watermark) +
-                   "]");
+  return Error(Errc::kOffsetOutOfRange, fmt::format("offset {} is outside the log [{}, {}]", offset,
+                                                   s.log_start_offset, s.high_watermark));
 }
 
 }  // namespace
@@ -62,7 +64,8 @@ std::shared_ptr<SegmentIndex> LogReader::index_of(std::string_view topic, int32_
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& idx,
-                                                                bool want_tail) {
+                                                                bool want_tail,
+                                                                Deadline deadline) {
   auto snap = idx.snapshot();
   const SteadyTime now = clock_->now_steady();
   const bool tail_stale = want_tail && (!snap || now - snap->refreshed_at >= opts_.tail_refresh_interval);
@@ -73,7 +76,7 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
   // the tail waits for the refresh, since it is looking for what it may bring.
   bool queried = false;
   auto refreshed = idx.refresh(*metadata_, *clock_, snap ? snap->refreshed_at + Millis(1) : now,
-                               &queried, /*wait=*/tail_stale || !snap);
+                               &queried, /*wait=*/tail_stale || !snap, deadline);
   if (queried) metrics_.index_refreshes.Increment();
   if (refreshed.ok()) return refreshed;
   metrics_.index_refresh_errors.Increment();
@@ -91,15 +94,30 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::index(std::string_view topic,
-                                                              int32_t partition) {
-  return current(*index_of(topic, partition), false);
+                                                              int32_t partition,
+                                                              Deadline deadline) {
+  return current(*index_of(topic, partition), false, deadline);
+}
+
+Result<std::vector<SegmentInfo>> LogReader::describe_segments(std::string_view topic,
+                                                             int32_t partition, Deadline deadline) {
+  SH_ASSIGN_OR_RETURN(std::shared_ptr<const IndexSnapshot> snap, index(topic, partition, deadline));
+  std::vector<SegmentInfo> out = snap->segments;
+  for (SegmentInfo& s : out) {
+    if (s.footer_known) continue;
+    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(s.key, deadline, s.bucket));
+    SH_RETURN_IF_ERROR(fill_from_footer(*meta, &s));
+  }
+  return out;
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::refresh_now(std::string_view topic,
-                                                                    int32_t partition) {
+                                                                    int32_t partition,
+                                                                    Deadline deadline) {
   auto idx = index_of(topic, partition);
   bool queried = false;
-  auto r = idx->refresh(*metadata_, *clock_, clock_->now_steady(), &queried);
+  auto r = idx->refresh(*metadata_, *clock_, clock_->now_steady(), &queried, /*wait=*/true,
+                        deadline);
   if (queried) metrics_.index_refreshes.Increment();
   if (!r.ok()) metrics_.index_refresh_errors.Increment();
   return r;
@@ -112,8 +130,9 @@ std::shared_ptr<const IndexSnapshot> LogReader::cached_index(std::string_view to
   return it == indexes_.end() ? nullptr : it->second->snapshot();
 }
 
-Result<PartitionInfo> LogReader::partition_info(std::string_view topic, int32_t partition) {
-  SH_ASSIGN_OR_RETURN(auto snap, index(topic, partition));
+Result<PartitionInfo> LogReader::partition_info(std::string_view topic, int32_t partition,
+                                                Deadline deadline) {
+  SH_ASSIGN_OR_RETURN(auto snap, index(topic, partition, deadline));
   PartitionInfo info;
   info.topic = std::string(topic);
   info.partition = partition;
@@ -124,11 +143,55 @@ Result<PartitionInfo> LogReader::partition_info(std::string_view topic, int32_t 
   return info;
 }
 
+Result<std::shared_ptr<const format::SegmentMeta>> LogReader::segment_meta(const SegmentInfo& seg,
+                                                                           Deadline deadline) {
+  SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, deadline, seg.bucket));
+  if (meta->footer.base_offset != seg.base_offset) {
+    return Error(Errc::kCorrupt,
+                 fmt::format("{}: the metadata gives base offset {} but the footer says {}",
+                             seg.key, seg.base_offset, meta->footer.base_offset));
+  }
+  return meta;
+}
+
 Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t ts,
                                               Deadline deadline) {
-  for (const SegmentInfo& seg : snap.segments) {
-    if (seg.max_timestamp && *seg.max_timestamp < ts) continue;  // skip without any I/O
-    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, deadline, seg.bucket));
+  const std::vector<SegmentInfo>& segs = snap.segments;
+  const size_t n = segs.size();
+  auto known_max = [&](size_t i) -> std::optional<int64_t> {
+    return segs[i].footer_known ? segs[i].max_timestamp : std::nullopt;
+  };
+  size_t first = 0;  // first segment that may hold a record with timestamp >= ts
+  const bool all_known =
+      std::all_of(segs.begin(), segs.end(), [](const SegmentInfo& s) {
+        return s.footer_known && s.max_timestamp.has_value();
+      });
+  if (!all_known && n > 0) {
+    // Binary search for the first segment whose max timestamp reaches ts; a
+    // footer is read only for the segments probed (O(log n)).
+    auto max_of = [&](size_t i) -> Result<int64_t> {
+      if (auto m = known_max(i)) return *m;
+      SH_ASSIGN_OR_RETURN(auto meta, segment_meta(segs[i], deadline));
+      return meta->footer.max_timestamp;
+    };
+    SH_ASSIGN_OR_RETURN(int64_t last_max, max_of(n - 1));
+    if (last_max < ts) return snap.high_watermark;  // no record that late yet
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      SH_ASSIGN_OR_RETURN(int64_t m, max_of(mid));
+      if (m >= ts) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    first = lo;
+  }
+  for (size_t s = first; s < n; ++s) {
+    const SegmentInfo& seg = segs[s];
+    if (auto m = known_max(s); m && *m < ts) continue;  // skip without any I/O
+    SH_ASSIGN_OR_RETURN(auto meta, segment_meta(seg, deadline));
     if (meta->footer.max_timestamp < ts) continue;
     for (size_t b = meta->first_block_with_max_timestamp_at_least(ts); b < meta->index.size();
          ++b) {
@@ -145,11 +208,11 @@ Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
                                    const ReadRequest& req) {
   auto idx = index_of(topic, partition);
   const bool explicit_offset = req.start.kind == StartPosition::Kind::kOffset;
-  SH_ASSIGN_OR_RETURN(auto snap, current(*idx, false));
+  SH_ASSIGN_OR_RETURN(auto snap, current(*idx, false, req.deadline));
   // A read at or past the end may be looking for segments we have not seen yet.
   if ((explicit_offset && req.start.offset >= snap->high_watermark) ||
       req.start.kind == StartPosition::Kind::kLatest) {
-    SH_ASSIGN_OR_RETURN(snap, current(*idx, true));
+    SH_ASSIGN_OR_RETURN(snap, current(*idx, true, req.deadline));
   }
   auto result = read_snapshot(*snap, req);
   if (!result.ok() && result.error().code() == Errc::kNotFound) {
@@ -157,7 +220,7 @@ Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
     // answer from the reloaded index (416 below the new start). A segment missing
     // from the middle of the log stays an error: never skip records silently.
     metrics_.index_refreshes.Increment();
-    auto reloaded = idx->reload_after_missing_segment(*metadata_, *clock_);
+    auto reloaded = idx->reload_after_missing_segment(*metadata_, *clock_, req.deadline);
     if (!reloaded.ok()) {
       metrics_.index_refresh_errors.Increment();
       return result;
@@ -194,7 +257,8 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
   bool done = false;
   for (size_t s = snap->segment_for_offset(offset); s < snap->segments.size() && !done; ++s) {
     const SegmentInfo& seg = snap->segments[s];
-    SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, req.deadline, seg.bucket));
+    // A segment whose footer the index lacks is read here, only when a read reaches it.
+    SH_ASSIGN_OR_RETURN(auto meta, segment_meta(seg, req.deadline));
     for (size_t b = meta->block_for_offset(offset); b < meta->index.size() && !done; ++b) {
       SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, req.deadline, seg.bucket));
       bool used = false;

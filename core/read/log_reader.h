@@ -75,8 +75,9 @@ class LogReader {
   LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
             LogReaderOptions opts, prometheus::Registry& registry,
             std::shared_ptr<Clock> clock = system_clock());
-  // Shares `source` (and its caches) with others, e.g. the listing metadata store,
-  // so a footer read to list a segment is not read again to serve it.
+  // Shares `source` (and its caches) with others, e.g. the listing metadata store
+  // (ListingOptions::meta_loader = source->meta_loader()), so a footer read to
+  // list a segment is not read again to serve it.
   LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<SegmentSource> source,
             LogReaderOptions opts, prometheus::Registry& registry,
             std::shared_ptr<Clock> clock = system_clock());
@@ -86,24 +87,44 @@ class LogReader {
   // REQUIRES: req.max_records >= 1.
   Result<ReadResult> read(std::string_view topic, int32_t partition, const ReadRequest& req);
 
-  // Watermarks and sizes from the in-memory index (refreshed on TTL).
-  Result<PartitionInfo> partition_info(std::string_view topic, int32_t partition);
-  // Current index snapshot of a partition (refreshed on TTL).
-  Result<std::shared_ptr<const IndexSnapshot>> index(std::string_view topic, int32_t partition);
+  // Watermarks and sizes from the in-memory index (refreshed on TTL); reads no
+  // footer beyond what loading the index needs (the last segment's, in listing mode).
+  // `deadline` bounds the metadata calls.
+  Result<PartitionInfo> partition_info(std::string_view topic, int32_t partition,
+                                       Deadline deadline = {});
+  // Current index snapshot of a partition (refreshed on TTL). Segments may lack
+  // their footer summary (SegmentInfo::footer_known).
+  // Every segment of the partition with its footer summary filled in: the
+  // footers the index does not know yet (listing metadata reads them lazily) are
+  // read through the footer cache — one read per such segment, for listings such
+  // as GET .../segments, never for reads.
+  Result<std::vector<SegmentInfo>> describe_segments(std::string_view topic, int32_t partition,
+                                                     Deadline deadline = {});
+  Result<std::shared_ptr<const IndexSnapshot>> index(std::string_view topic, int32_t partition,
+                                                     Deadline deadline = {});
   // The index snapshot as it is, without any metadata query (nullptr if never loaded).
   std::shared_ptr<const IndexSnapshot> cached_index(std::string_view topic, int32_t partition);
   // Forces a refresh now (at most one query for concurrent callers); used by
   // long-poll watchers to learn about new segments.
-  Result<std::shared_ptr<const IndexSnapshot>> refresh_now(std::string_view topic, int32_t partition);
+  Result<std::shared_ptr<const IndexSnapshot>> refresh_now(std::string_view topic, int32_t partition,
+                                                           Deadline deadline = {});
 
   MetadataStore& metadata() { return *metadata_; }
   SegmentSource& source() { return *source_; }
 
  private:
   std::shared_ptr<SegmentIndex> index_of(std::string_view topic, int32_t partition);
-  Result<std::shared_ptr<const IndexSnapshot>> current(SegmentIndex& idx, bool want_tail);
+  Result<std::shared_ptr<const IndexSnapshot>> current(SegmentIndex& idx, bool want_tail,
+                                                       Deadline deadline);
   Result<ReadResult> read_snapshot(const IndexSnapshot& snap, const ReadRequest& req);
+  // First offset with timestamp >= ts. Reads O(log n) footers when the index
+  // lacks segments' max timestamps (binary search over segments, which assumes
+  // max timestamps do not decrease along the log); none when it has them all.
   Result<uint64_t> resolve_timestamp(const IndexSnapshot& snap, int64_t ts, Deadline deadline);
+  // Footer + index of `seg`; kCorrupt naming the object if its footer's base
+  // offset is not the one the metadata gave.
+  Result<std::shared_ptr<const format::SegmentMeta>> segment_meta(const SegmentInfo& seg,
+                                                                  Deadline deadline);
 
   std::shared_ptr<MetadataStore> metadata_;
   LogReaderOptions opts_;

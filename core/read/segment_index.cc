@@ -9,10 +9,17 @@ size_t IndexSnapshot::segment_for_offset(uint64_t offset) const {
   auto it = std::upper_bound(segments.begin(), segments.end(), offset,
                              [](uint64_t o, const SegmentInfo& s) { return o < s.base_offset; });
   if (it != segments.begin()) {
-    auto prev = std::prev(it);
-    if (offset <= prev->last_offset) return static_cast<size_t>(prev - segments.begin());
+    const auto prev = static_cast<size_t>(std::prev(it) - segments.begin());
+    if (offset < end_bound(prev)) return prev;
   }
   return static_cast<size_t>(it - segments.begin());
+}
+
+uint64_t IndexSnapshot::end_bound(size_t i) const {
+  const SegmentInfo& s = segments[i];
+  if (s.footer_known) return s.last_offset + 1;
+  if (i + 1 < segments.size()) return segments[i + 1].base_offset;
+  return std::max(high_watermark, s.base_offset + 1);  // not expected: the last is known
 }
 
 SegmentIndex::SegmentIndex(std::string topic, int32_t partition)
@@ -26,7 +33,8 @@ std::shared_ptr<const IndexSnapshot> SegmentIndex::snapshot() const {
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore& metadata,
                                                                    const Clock& clock,
                                                                    SteadyTime not_before,
-                                                                   bool* queried, bool wait) {
+                                                                   bool* queried, bool wait,
+                                                                   Deadline deadline) {
   if (queried) *queried = false;
   std::unique_lock refresh_lock(refresh_mu_, std::defer_lock);
   if (wait) {
@@ -38,16 +46,16 @@ Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore
   auto current = snapshot();
   if (current && current->refreshed_at >= not_before) return current;  // someone just did it
   if (queried) *queried = true;
-  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, std::move(current)));
+  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, std::move(current), deadline));
   publish(next);
   return next;
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::reload_after_missing_segment(
-    MetadataStore& metadata, const Clock& clock) {
+    MetadataStore& metadata, const Clock& clock, Deadline deadline) {
   std::lock_guard refresh_lock(refresh_mu_);
   auto current = snapshot();
-  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, nullptr));
+  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, nullptr, deadline));
   if (!current || next->log_start_offset > current->log_start_offset) publish(next);
   return next;
 }
@@ -58,35 +66,57 @@ void SegmentIndex::publish(std::shared_ptr<const IndexSnapshot> snap) {
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::load_locked(
-    MetadataStore& metadata, const Clock& clock, std::shared_ptr<const IndexSnapshot> current) {
+    MetadataStore& metadata, const Clock& clock, std::shared_ptr<const IndexSnapshot> current,
+    Deadline deadline) {
   const SteadyTime started = clock.now_steady();
   auto next = std::make_shared<IndexSnapshot>();
   if (!current) {
     // Full load: the partition must exist (names the missing topic or partition).
-    SH_ASSIGN_OR_RETURN(PartitionInfo info, metadata.get_partition(topic_, partition_));
-    SH_ASSIGN_OR_RETURN(next->segments, metadata.list_segments(topic_, partition_, std::nullopt));
-    next->log_start_offset = info.log_start_offset;
+    // One call: a listing store lists the partition once for both.
+    SH_ASSIGN_OR_RETURN(PartitionSegments loaded,
+                        metadata.load_partition(topic_, partition_, deadline));
+    next->segments = std::move(loaded.segments);
+    next->log_start_offset = loaded.partition.log_start_offset;
   } else {
     std::optional<uint64_t> after;
     if (!current->segments.empty()) after = current->segments.back().base_offset;
     SH_ASSIGN_OR_RETURN(std::vector<SegmentInfo> added,
-                        metadata.list_segments(topic_, partition_, after));
+                        metadata.list_segments(topic_, partition_, after, deadline));
     next->segments = current->segments;
     next->log_start_offset = current->log_start_offset;
     for (auto& s : added) {
       // Ignore anything that would break ordering (a writer bug); never reorder.
-      if (!next->segments.empty() && s.base_offset <= next->segments.back().last_offset) continue;
+      if (!next->segments.empty()) {
+        const SegmentInfo& back = next->segments.back();
+        const uint64_t back_end = back.footer_known ? back.last_offset + 1 : back.base_offset + 1;
+        if (s.base_offset < back_end) continue;
+      }
       next->segments.push_back(std::move(s));
     }
   }
   std::sort(next->segments.begin(), next->segments.end(),
             [](const SegmentInfo& a, const SegmentInfo& b) { return a.base_offset < b.base_offset; });
   // Segments wholly below the log start (retention moved it) are not served.
-  std::erase_if(next->segments,
-                [&](const SegmentInfo& s) { return s.last_offset < next->log_start_offset; });
+  // One whose footer is unknown ends before the next segment's base at the latest.
+  {
+    std::vector<SegmentInfo> kept;
+    kept.reserve(next->segments.size());
+    for (size_t i = 0; i < next->segments.size(); ++i) {
+      SegmentInfo& s = next->segments[i];
+      const bool below =
+          s.footer_known ? s.last_offset < next->log_start_offset
+                         : i + 1 < next->segments.size() &&
+                               next->segments[i + 1].base_offset <= next->log_start_offset;
+      if (!below) kept.push_back(std::move(s));
+    }
+    next->segments = std::move(kept);
+  }
   if (!next->segments.empty()) {
     next->log_start_offset = std::max(next->log_start_offset, next->segments.front().base_offset);
-    next->high_watermark = next->segments.back().last_offset + 1;
+    const SegmentInfo& last = next->segments.back();
+    // The last segment always comes with its footer; should a store break that,
+    // serve what is surely there (from its base) rather than guess past it.
+    next->high_watermark = last.footer_known ? last.last_offset + 1 : last.base_offset;
   } else {
     next->high_watermark = next->log_start_offset;
   }

@@ -6,6 +6,12 @@
 // asks the MetadataStore only for segments above the newest one it knows
 // (incremental). When a refresh fails but a snapshot exists, reads go on from
 // it (degraded mode) and the next read retries.
+//
+// Segments may come without their footer summary (SegmentInfo::footer_known
+// false, listing metadata): such a segment is located by base offsets alone —
+// it holds nothing at or past the next segment's base — and its footer is read
+// only when a read needs it. The last segment is always footer_known (it sets
+// the high watermark).
 #pragma once
 
 #include <atomic>
@@ -29,9 +35,14 @@ struct IndexSnapshot {
   uint64_t size_bytes = 0;
   SteadyTime refreshed_at{};
 
-  // Index of the segment holding `offset` or, if `offset` falls in a gap, the
-  // first segment after it; segments.size() if none.
+  // Index of the segment that may hold `offset` or, if `offset` falls in a
+  // known gap, the first segment after it; segments.size() if none. For a
+  // segment whose footer is unknown "may hold" means base <= offset < the next
+  // base (the gap, if any, is found when its footer is read).
   size_t segment_for_offset(uint64_t offset) const;
+  // One past the last offset segment i can hold: last_offset + 1 when its
+  // footer is known, else the next segment's base offset.
+  uint64_t end_bound(size_t i) const;
 };
 
 class SegmentIndex {
@@ -57,23 +68,28 @@ class SegmentIndex {
   // says whether this call asked the metadata store. With wait=false and a
   // snapshot present, a caller that finds another refresh running returns the
   // current snapshot at once instead of queueing behind it.
+  // `deadline` bounds the metadata calls (a refresh shared with others still
+  // ends at the deadline of the caller that runs it).
   Result<std::shared_ptr<const IndexSnapshot>> refresh(MetadataStore& metadata, const Clock& clock,
                                                        SteadyTime not_before,
-                                                       bool* queried = nullptr, bool wait = true);
+                                                       bool* queried = nullptr, bool wait = true,
+                                                       Deadline deadline = {});
 
   // After a segment the index named vanished: loads everything again and
   // publishes it only if the log start moved (retention). A segment missing from
   // the middle is not a reason to forget it: the current snapshot stays.
   // Returns the freshly loaded snapshot either way.
   Result<std::shared_ptr<const IndexSnapshot>> reload_after_missing_segment(MetadataStore& metadata,
-                                                                           const Clock& clock);
+                                                                           const Clock& clock,
+                                                                           Deadline deadline = {});
 
  private:
   // REQUIRES: refresh_mu_ held. `base` = snapshot to extend incrementally, or nullptr
-  // to load all. Does not publish.
+  // to load all (one MetadataStore::load_partition). Does not publish.
   Result<std::shared_ptr<const IndexSnapshot>> load_locked(MetadataStore& metadata,
                                                            const Clock& clock,
-                                                           std::shared_ptr<const IndexSnapshot> base);
+                                                           std::shared_ptr<const IndexSnapshot> base,
+                                                           Deadline deadline);
   void publish(std::shared_ptr<const IndexSnapshot> snap);
 
   const std::string topic_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/read/block_fetcher.h"
+
 namespace sh::read {
 namespace {
 
@@ -12,6 +14,15 @@ std::string block_key(const std::string& name, const std::string& etag, uint64_t
   return fmt::format("{}#{}#{}", name, etag, position);
 }
 
+// A key the store refuses came from metadata: the metadata is wrong (502), not
+// the client's request (400).
+Error refused_key(const std::string& name, Error e) {
+  if (e.code() != Errc::kInvalidArgument) return e;
+  return Error(Errc::kBadResponse,
+               fmt::format("metadata names segment {}, which the store refuses: {}", name,
+                           e.message()));
+}
+
 }  // namespace
 
 SegmentSource::SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOptions opts,
@@ -19,10 +30,19 @@ SegmentSource::SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOp
     : store_(std::move(store)),
       resolver_(std::move(resolver)),
       opts_(opts),
-      meta_cache_(opts.meta_cache_bytes),
-      block_cache_(opts.block_cache_bytes),
       meta_metrics_(registry, "segment_footer"),
-      block_metrics_(registry, "block") {}
+      block_metrics_(registry, "block"),
+      block_cache_(opts.block_cache_bytes) {
+  SegmentMetaLoaderOptions lo;
+  lo.cache_bytes = opts.meta_cache_bytes;
+  lo.footer_read_bytes = opts.footer_read_bytes;
+  lo.on_lookup = [this](bool hit) { (hit ? meta_metrics_.hits : meta_metrics_.misses).Increment(); };
+  lo.on_usage = [this](size_t bytes, size_t entries) {
+    meta_metrics_.bytes.Set(static_cast<double>(bytes));
+    meta_metrics_.entries.Set(static_cast<double>(entries));
+  };
+  meta_loader_ = std::make_shared<SegmentMetaLoader>(store_, std::move(lo));
+}
 
 Result<ObjectStore*> SegmentSource::store_for(const std::string& bucket) {
   if (bucket.empty() || !resolver_) return store_.get();
@@ -31,12 +51,10 @@ Result<ObjectStore*> SegmentSource::store_for(const std::string& bucket) {
 }
 
 std::string SegmentSource::cache_name(const std::string& key, const std::string& bucket) {
-  return bucket.empty() ? key : "s3://" + bucket + "/" + key;
+  return bucket.empty() ? key : fmt::format("s3://{}/{}", bucket, key);
 }
 
 void SegmentSource::update_gauges() {
-  meta_metrics_.bytes.Set(static_cast<double>(meta_cache_.usage()));
-  meta_metrics_.entries.Set(static_cast<double>(meta_cache_.entries()));
   block_metrics_.bytes.Set(static_cast<double>(block_cache_.usage()));
   block_metrics_.entries.Set(static_cast<double>(block_cache_.entries()));
 }
@@ -45,44 +63,14 @@ Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::meta(const std
                                                                        Deadline deadline,
                                                                        const std::string& bucket) {
   const std::string name = cache_name(key, bucket);
-  if (auto hit = meta_cache_.lookup(name)) {
-    meta_metrics_.hits.Increment();
-    return hit;
-  }
-  return meta_flight_.run(name, [&]() -> Result<MetaPtr> {
-    // Another caller may have filled the cache while we queued.
-    if (auto hit = meta_cache_.lookup(name)) {
-      meta_metrics_.hits.Increment();
-      return hit;
-    }
-    meta_metrics_.misses.Increment();
+  Result<MetaPtr> m = [&]() -> Result<MetaPtr> {
+    if (bucket.empty() || !resolver_) return meta_loader_->load(*store_, name, key, deadline);
+    if (auto hit = meta_loader_->cached(name)) return hit;  // no resolver call when warm
     SH_ASSIGN_OR_RETURN(ObjectStore * store, store_for(bucket));
-    SH_ASSIGN_OR_RETURN(MetaPtr m, load_meta(*store, key, deadline));
-    meta_cache_.insert(name, m, m->memory_charge());
-    update_gauges();
-    return m;
-  }, deadline);
-}
-
-Result<SegmentSource::MetaPtr> SegmentSource::load_meta(ObjectStore& store, const std::string& key,
-                                                        Deadline deadline) {
-  ReadOptions ro;
-  ro.deadline = deadline;
-  SH_ASSIGN_OR_RETURN(RangeRead tail, store.get_suffix(key, opts_.footer_read_bytes, ro));
-  SH_ASSIGN_OR_RETURN(format::TailParse parsed,
-                      format::parse_tail(tail.data, tail.object_size, tail.etag, key));
-  if (!parsed.meta) {
-    // The index is larger than the first read: one more suffix read gets all of it.
-    ro.if_match_etag = tail.etag.empty() ? std::nullopt : std::optional<std::string>(tail.etag);
-    SH_ASSIGN_OR_RETURN(RangeRead more, store.get_suffix(key, parsed.need_suffix_bytes, ro));
-    SH_ASSIGN_OR_RETURN(parsed, format::parse_tail(more.data, more.object_size, more.etag, key));
-    if (!parsed.meta) {
-      return Error(Errc::kCorrupt, key + ": footer asks for " +
-                                       std::to_string(parsed.need_suffix_bytes) +
-                                       " tail bytes after a read of that size");
-    }
-  }
-  return std::make_shared<const format::SegmentMeta>(std::move(*parsed.meta));
+    return meta_loader_->load(*store, name, key, deadline);
+  }();
+  if (!m.ok()) return refused_key(name, std::move(m).error());
+  return m;
 }
 
 Result<format::Compression> SegmentSource::compression_of(ObjectStore& store,
@@ -104,10 +92,9 @@ Result<format::Compression> SegmentSource::compression_of(ObjectStore& store,
   SH_ASSIGN_OR_RETURN(format::SegmentHeader header,
                       format::SegmentHeader::decode_from(head.data, key));
   if (header.base_offset != meta.footer.base_offset) {
-    return Error(Errc::kCorrupt, key + ": header base_offset " +
-                                     std::to_string(header.base_offset) +
-                                     " disagrees with footer base_offset " +
-                                     std::to_string(meta.footer.base_offset));
+    return Error(Errc::kCorrupt,
+                 fmt::format("{}: header base_offset {} disagrees with footer base_offset {}",
+                             key, header.base_offset, meta.footer.base_offset));
   }
   std::lock_guard lock(compression_mu_);
   compression_[name] = header.compression;
@@ -130,11 +117,44 @@ Result<std::shared_ptr<const format::DecodedBlock>> SegmentSource::block(
     }
     block_metrics_.misses.Increment();
     SH_ASSIGN_OR_RETURN(ObjectStore * store, store_for(bucket));
-    SH_ASSIGN_OR_RETURN(BlockPtr b, load_block(*store, name, key, meta, block_index, deadline));
+    auto loaded = load_block(*store, name, key, meta, block_index, deadline);
+    if (!loaded.ok()) return refused_key(name, std::move(loaded).error());
+    BlockPtr b = std::move(loaded).value();
     block_cache_.insert(bkey, b, b->memory_charge());
     update_gauges();
     return b;
   }, deadline);
+}
+
+Result<std::string> SegmentSource::fetch_block(ObjectStore& store, const std::string& name,
+                                               const std::string& key,
+                                               const format::SegmentMeta& meta,
+                                               size_t block_index, Deadline deadline) {
+  const format::IndexEntry& entry = meta.index[block_index];
+  Result<std::string> stored = [&]() -> Result<std::string> {
+    if (fetcher_) return fetcher_->fetch(store, name, key, meta, block_index, deadline);
+    ReadOptions ro;
+    ro.deadline = deadline;
+    if (!meta.etag.empty()) ro.if_match_etag = meta.etag;
+    SH_ASSIGN_OR_RETURN(RangeRead got,
+                        store.get_range(key, entry.handle.position, entry.handle.size, ro));
+    return std::move(got.data);
+  }();
+  if (stored.ok()) return stored;
+  const Errc code = stored.error().code();
+  // kOutOfRange: the range runs past the end of the object (kInvalidArgument
+  // from a store that predates it).
+  const bool past_end = code == Errc::kOutOfRange || code == Errc::kInvalidArgument;
+  if (code == Errc::kPreconditionFailed || code == Errc::kNotFound || past_end) {
+    invalidate_name(name);
+  }
+  if (past_end) {
+    // The footer placed this block inside the object; the store says it is not
+    // there: the object is shorter than its own index (replaced or damaged).
+    return Error(Errc::kCorrupt, fmt::format("{}: block at {} is not inside the object: {}", name,
+                                             entry.handle.position, stored.error().message()));
+  }
+  return std::move(stored).error();
 }
 
 Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
@@ -143,26 +163,9 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
                                                           const format::SegmentMeta& meta,
                                                           size_t block_index,
                                                           Deadline deadline) {
+  SH_ASSIGN_OR_RETURN(std::string stored,
+                      fetch_block(store, name, key, meta, block_index, deadline));
   const format::IndexEntry& entry = meta.index[block_index];
-  ReadOptions ro;
-  ro.deadline = deadline;
-  if (!meta.etag.empty()) ro.if_match_etag = meta.etag;
-  auto stored = store.get_range(key, entry.handle.position, entry.handle.size, ro);
-  if (!stored.ok()) {
-    const Errc code = stored.error().code();
-    if (code == Errc::kPreconditionFailed || code == Errc::kNotFound ||
-        code == Errc::kInvalidArgument) {
-      invalidate_name(name);
-    }
-    if (code == Errc::kInvalidArgument) {
-      // The footer placed this block inside the object; the store says it is not
-      // there: the object is shorter than its own index (replaced or damaged).
-      return Error(Errc::kCorrupt, name + ": block at " + std::to_string(entry.handle.position) +
-                                       " is not inside the object: " +
-                                       stored.error().message());
-    }
-    return std::move(stored).error();
-  }
   std::optional<format::Compression> compression;
   if (meta.header) compression = meta.header->compression;
   {
@@ -170,11 +173,15 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
     auto it = compression_.find(name);
     if (it != compression_.end()) compression = it->second;
   }
-  auto decoded = format::decode_block(stored->data, entry, compression, name);
+  auto decoded = format::decode_block(stored, entry, compression, name);
   if (!decoded.ok() && !compression && decoded.error().code() == Errc::kInvalidArgument) {
     // Equal stored and raw lengths: only the header can say whether it is LZ4.
     SH_ASSIGN_OR_RETURN(format::Compression c, compression_of(store, name, key, meta, deadline));
-    decoded = format::decode_block(stored->data, entry, c, name);
+    decoded = format::decode_block(stored, entry, c, name);
+  }
+  if (!decoded.ok() && decoded.error().code() == Errc::kInvalidArgument) {
+    // Whatever decoding could not use came from the object: corruption, not a bad request.
+    return Error(Errc::kCorrupt, decoded.error().message());
   }
   return decoded;
 }
@@ -184,10 +191,11 @@ void SegmentSource::invalidate(const std::string& key, const std::string& bucket
 }
 
 void SegmentSource::invalidate_name(const std::string& name) {
-  if (auto m = meta_cache_.lookup(name)) {
+  if (auto m = meta_loader_->cached(name)) {
     for (const auto& e : m->index) block_cache_.erase(block_key(name, m->etag, e.handle.position));
   }
-  meta_cache_.erase(name);
+  meta_loader_->invalidate(name);
+  if (fetcher_) fetcher_->forget(name);
   {
     std::lock_guard lock(compression_mu_);
     compression_.erase(name);

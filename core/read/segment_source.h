@@ -1,11 +1,17 @@
 // SegmentSource: the bytes of segments, through the footer cache and the block cache.
 //
-//   meta(segment)          footer + index: one suffix read when cold (two for a huge index)
-//   block(segment, i)      decoded block i: BlockCache, else one ranged read of the block
+//   meta(segment)          footer + index through the SegmentMetaLoader
+//                          (core/metadata/segment_meta_loader.h) — the one loader,
+//                          cache and single-flight for footers, shared with the
+//                          listing metadata store (meta_loader())
+//   block(segment, i)      decoded block i: BlockCache, else one ranged read of
+//                          the block (fetch_block) then decoding (load_block)
 //
 // N concurrent misses of one footer or block cost one fetch (single-flight).
 // The object's ETag is pinned by its footer: a block read of a replaced object
 // fails (kPreconditionFailed) and drops what was cached for it.
+// Keys come from metadata: a key the store refuses is kBadResponse naming it,
+// bytes that fail a check are kCorrupt naming the object — never kInvalidArgument.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +27,13 @@
 #include "core/cache/single_flight.h"
 #include "core/format/segment.h"
 #include "core/metadata/metadata_store.h"
+#include "core/metadata/segment_meta_loader.h"
 #include "core/read/read_metrics.h"
 #include "core/storage/object_store.h"
 
 namespace sh::read {
+
+class BlockFetcher;
 
 struct SegmentSourceOptions {
   size_t block_cache_bytes = 256u << 20;
@@ -55,10 +64,16 @@ class SegmentSource {
                                                             size_t block_index, Deadline deadline,
                                                             const std::string& bucket = {});
 
+  // Stored block bytes come through `fetcher` (read-ahead, disk cache) instead of
+  // a ranged read of our own. REQUIRES: called before the first block().
+  void set_block_fetcher(std::shared_ptr<BlockFetcher> fetcher) { fetcher_ = std::move(fetcher); }
+
   // Forgets everything cached for `key` (the object changed or is gone).
   void invalidate(const std::string& key, const std::string& bucket = {});
 
   ObjectStore& store() { return *store_; }
+  // The footer loader (and cache) of this source, to share with ListingOptions::meta_loader.
+  const std::shared_ptr<SegmentMetaLoader>& meta_loader() const { return meta_loader_; }
 
  private:
   using MetaPtr = std::shared_ptr<const format::SegmentMeta>;
@@ -68,7 +83,12 @@ class SegmentSource {
   Result<ObjectStore*> store_for(const std::string& bucket);
   static std::string cache_name(const std::string& key, const std::string& bucket);
 
-  Result<MetaPtr> load_meta(ObjectStore& store, const std::string& key, Deadline deadline);
+  // The stored bytes of block `block_index`: through the BlockFetcher if set, else
+  // one ranged read (both If-Match the footer's ETag).
+  Result<std::string> fetch_block(ObjectStore& store, const std::string& name,
+                                  const std::string& key, const format::SegmentMeta& meta,
+                                  size_t block_index, Deadline deadline);
+  // fetch_block, then decoding (CRC, decompression, records).
   Result<BlockPtr> load_block(ObjectStore& store, const std::string& name, const std::string& key,
                               const format::SegmentMeta& meta, size_t block_index,
                               Deadline deadline);
@@ -81,12 +101,12 @@ class SegmentSource {
   std::shared_ptr<ObjectStore> store_;
   BucketResolver resolver_;
   SegmentSourceOptions opts_;
-  cache::LruCache<std::string, format::SegmentMeta> meta_cache_;
-  cache::LruCache<std::string, format::DecodedBlock> block_cache_;
-  cache::SingleFlight<std::string, MetaPtr> meta_flight_;
-  cache::SingleFlight<std::string, BlockPtr> block_flight_;
   CacheMetrics meta_metrics_;
   CacheMetrics block_metrics_;
+  std::shared_ptr<SegmentMetaLoader> meta_loader_;
+  std::shared_ptr<BlockFetcher> fetcher_;  // nullptr: ranged reads of our own
+  cache::LruCache<std::string, format::DecodedBlock> block_cache_;
+  cache::SingleFlight<std::string, BlockPtr> block_flight_;
 
   // Compression of segments whose header was read separately (rare: only when
   // a block's lengths cannot tell).

@@ -1,5 +1,7 @@
 #include "core/metadata/postgres/connection_pool.h"
 
+#include <fmt/format.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -64,8 +66,18 @@ void ConnectionPool::drop_idle() {
   if (!doomed.empty()) freed_.notify_all();
 }
 
-Result<ConnectionPool::Lease> ConnectionPool::acquire() {
-  const auto deadline = std::chrono::steady_clock::now() + Millis(options_.acquire_timeout_ms);
+Result<ConnectionPool::Lease> ConnectionPool::acquire(Deadline caller) {
+  if (caller.expired()) {
+    return Error(Errc::kTimeout, fmt::format("deadline passed before a PostgreSQL connection to {} "
+                                             "was requested", target()), true);
+  }
+  // The caller's deadline may run on an injected clock: convert what is left of
+  // it to the steady clock the pool waits on.
+  const auto pool_deadline = std::chrono::steady_clock::now() + Millis(options_.acquire_timeout_ms);
+  const auto caller_deadline =
+      caller.is_never() ? pool_deadline : std::chrono::steady_clock::now() + caller.remaining();
+  const bool caller_first = caller_deadline < pool_deadline;
+  const auto deadline = caller_first ? caller_deadline : pool_deadline;
   std::unique_lock lk(mu_);
   for (;;) {
     if (!idle_.empty()) {
@@ -107,6 +119,12 @@ Result<ConnectionPool::Lease> ConnectionPool::acquire() {
     }
     if (freed_.wait_until(lk, deadline) == std::cv_status::timeout && idle_.empty() &&
         open_ >= options_.size) {
+      if (caller_first) {
+        return Error(Errc::kTimeout,
+                     fmt::format("deadline passed while all {} PostgreSQL connections to {} "
+                                 "were busy", options_.size, target()),
+                     true);
+      }
       return Error(Errc::kUnavailable,
                    "all " + std::to_string(options_.size) + " PostgreSQL connections to " +
                        target() + " stayed busy for " +

@@ -58,9 +58,11 @@ class ConnectionPool {
     bool reused_;
   };
 
-  // An idle connection, a new one, or one freed within acquire_timeout.
-  // kUnavailable if none (server unreachable, in backoff, or pool exhausted).
-  Result<Lease> acquire();
+  // An idle connection, a new one, or one freed within acquire_timeout (or by
+  // `deadline`, if sooner; a new connection's connect is bounded by it too).
+  // kUnavailable if none (server unreachable, in backoff, or pool exhausted);
+  // kTimeout if `deadline` passed first.
+  Result<Lease> acquire(Deadline deadline = {});
 
   // Closes every idle connection (after one was found dead, its siblings from
   // the same server lifetime most likely are too).

@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
 #include "core/format/segment.h"
 #include "core/metadata/postgres/connection_pool.h"
@@ -197,22 +198,62 @@ Result<TopicInfo> topic_from_row(const Row& row) {
   return t;
 }
 
+// Why `key` cannot name an object in any store we read from ("" if it can):
+// empty, longer than S3's 1024 bytes, absolute, a "." or ".." component, or
+// control characters.
+std::string key_problem(std::string_view key) {
+  if (key.empty()) return "it is empty";
+  if (key.size() > 1024) return "it is longer than 1024 bytes";
+  if (key.front() == '/') return "it starts with '/'";
+  for (char c : key) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "it contains a control character";
+  }
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t slash = key.find('/', start);
+    if (slash == std::string_view::npos) slash = key.size();
+    std::string_view component = key.substr(start, slash - start);
+    if (component == "." || component == "..") return "it has a '.' or '..' component";
+    start = slash + 1;
+  }
+  return {};
+}
+
 // Columns: s3_bucket, s3_key, base_offset, end_offset, record_count,
-// size_bytes, min_timestamp, max_timestamp.
-Result<SegmentInfo> segment_from_row(const Row& row) {
+// size_bytes, min_timestamp, max_timestamp. Whatever is wrong with a row is
+// kBadResponse naming topic, partition and base offset (502: the metadata is
+// wrong, not the request).
+Result<SegmentInfo> segment_from_row(const Row& row, std::string_view topic, int32_t partition) {
   SegmentInfo s;
   s.bucket = row.text(0);
   s.key = row.text(1);
-  SH_ASSIGN_OR_RETURN(s.base_offset, row.u64(2));
-  SH_ASSIGN_OR_RETURN(s.last_offset, row.u64(3));
-  SH_ASSIGN_OR_RETURN(s.record_count, row.u64(4));
-  SH_ASSIGN_OR_RETURN(s.size_bytes, row.u64(5));
-  SH_ASSIGN_OR_RETURN(s.min_timestamp, row.opt_i64(6));
-  SH_ASSIGN_OR_RETURN(s.max_timestamp, row.opt_i64(7));
+  auto in_row = [&](std::string what) {
+    return Error(Errc::kBadResponse,
+                 fmt::format("segments row of {}/{} at base_offset {}: {}", topic, partition,
+                             row.null(2) ? std::string("NULL") : row.text(2), what));
+  };
+  auto field = [&](Result<uint64_t> r) -> Result<uint64_t> {
+    if (!r.ok()) return in_row(r.error().message());
+    return r;
+  };
+  SH_ASSIGN_OR_RETURN(s.base_offset, field(row.u64(2)));
+  SH_ASSIGN_OR_RETURN(s.last_offset, field(row.u64(3)));
+  SH_ASSIGN_OR_RETURN(s.record_count, field(row.u64(4)));
+  SH_ASSIGN_OR_RETURN(s.size_bytes, field(row.u64(5)));
+  auto min_ts = row.opt_i64(6);
+  if (!min_ts.ok()) return in_row(min_ts.error().message());
+  s.min_timestamp = *min_ts;
+  auto max_ts = row.opt_i64(7);
+  if (!max_ts.ok()) return in_row(max_ts.error().message());
+  s.max_timestamp = *max_ts;
+  s.footer_known = true;
+  if (const std::string why = key_problem(s.key); !why.empty()) {
+    return in_row(fmt::format("s3_key '{}' is not a valid object key: {}",
+                              s.key.substr(0, 256), why));
+  }
   if (s.last_offset < s.base_offset) {
-    return Error(Errc::kBadResponse, "segment " + s.key + " has end_offset " +
-                                         std::to_string(s.last_offset) + " below base_offset " +
-                                         std::to_string(s.base_offset));
+    return in_row(fmt::format("segment {} has end_offset {} below base_offset {}", s.key,
+                              s.last_offset, s.base_offset));
   }
   return s;
 }
@@ -241,20 +282,21 @@ Param opt_num(const std::optional<int64_t>& v) {
 // Runs statements for one store call on one connection and counts each one.
 class Session {
  public:
-  Session(PgConnection& conn, PgMetrics::PerKind& metrics, int64_t timeout_ms)
-      : conn_(conn), metrics_(metrics), timeout_ms_(timeout_ms) {}
+  // Each statement waits at most timeout_ms, and never past `deadline`.
+  Session(PgConnection& conn, PgMetrics::PerKind& metrics, int64_t timeout_ms, Deadline deadline)
+      : conn_(conn), metrics_(metrics), timeout_ms_(timeout_ms), deadline_(deadline) {}
 
   Result<PgResultPtr> exec(const Statement& stmt, const std::vector<Param>& params) {
     auto start = std::chrono::steady_clock::now();
     metrics_.queries->Increment();
-    auto r = conn_.exec_prepared(stmt, params, Deadline::after(Millis(timeout_ms_)));
+    auto r = conn_.exec_prepared(stmt, params, statement_deadline());
     observe(start);
     return r;
   }
   Status exec_constant(const char* sql) {
     auto start = std::chrono::steady_clock::now();
     metrics_.queries->Increment();
-    auto r = conn_.exec_constant(sql, Deadline::after(Millis(timeout_ms_)));
+    auto r = conn_.exec_constant(sql, statement_deadline());
     observe(start);
     if (!r.ok()) return std::move(r).error();
     return ok_status();
@@ -273,6 +315,12 @@ class Session {
   }
 
  private:
+  // On the steady clock the connection polls with (the caller's may be injected).
+  Deadline statement_deadline() const {
+    const Millis limit = deadline_.is_never() ? Millis(timeout_ms_)
+                                              : std::min(Millis(timeout_ms_), deadline_.remaining());
+    return Deadline::after(limit);
+  }
   void observe(std::chrono::steady_clock::time_point start) {
     metrics_.duration->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -281,6 +329,7 @@ class Session {
   PgConnection& conn_;
   PgMetrics::PerKind& metrics_;
   int64_t timeout_ms_;
+  Deadline deadline_;
 };
 
 Error topic_not_found(std::string_view topic) {
@@ -289,6 +338,57 @@ Error topic_not_found(std::string_view topic) {
 Error partition_not_found(std::string_view topic, int32_t partition) {
   return Error(Errc::kPartitionNotFound,
                "unknown partition " + std::to_string(partition) + " of topic " + std::string(topic));
+}
+
+// The partition row and its segments' count and bytes.
+Result<PartitionInfo> partition_in(Session& s, std::string_view topic, int32_t partition) {
+  SH_ASSIGN_OR_RETURN(auto res, s.exec(kGetPartition, {std::string(topic), num(partition)}));
+  if (PQntuples(res.get()) != 1) {
+    return Error(Errc::kBadResponse,
+                 fmt::format("get_partition returned {} rows", PQntuples(res.get())));
+  }
+  Row row(res.get(), 0);
+  if (row.text(0) != "t") return topic_not_found(topic);
+  if (row.null(1)) return partition_not_found(topic, partition);
+  PartitionInfo p;
+  p.topic = std::string(topic);
+  p.partition = partition;
+  SH_ASSIGN_OR_RETURN(p.log_start_offset, row.u64(1));
+  SH_ASSIGN_OR_RETURN(p.high_watermark, row.u64(2));
+  SH_ASSIGN_OR_RETURN(p.segment_count, row.u64(3));
+  SH_ASSIGN_OR_RETURN(p.size_bytes, row.u64(4));
+  return p;
+}
+
+// Segments with base_offset > after (all when nullopt).
+Result<std::vector<SegmentInfo>> segments_in(Session& s, std::string_view topic, int32_t partition,
+                                             std::optional<uint64_t> after_base_offset) {
+  // base_offset is a bigint >= 0: "above -1" is every segment, nothing lies
+  // above 2^63-1.
+  int64_t after = -1;
+  if (after_base_offset) {
+    after = *after_base_offset > static_cast<uint64_t>(kInt64Max)
+                ? kInt64Max
+                : static_cast<int64_t>(*after_base_offset);
+  }
+  SH_ASSIGN_OR_RETURN(auto res,
+                      s.exec(kListSegments, {std::string(topic), num(partition), num(after)}));
+  const int n = PQntuples(res.get());
+  if (n == 0) {
+    // Rare path: say which of topic / partition is missing.
+    SH_ASSIGN_OR_RETURN(auto t, s.exec(kTopicExists, {std::string(topic)}));
+    if (PQntuples(t.get()) == 0) return topic_not_found(topic);
+    return partition_not_found(topic, partition);
+  }
+  std::vector<SegmentInfo> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    Row row(res.get(), i);
+    if (row.null(2)) continue;  // partition exists, no segments above `after`
+    SH_ASSIGN_OR_RETURN(auto seg, segment_from_row(row, topic, partition));
+    out.push_back(std::move(seg));
+  }
+  return out;
 }
 
 }  // namespace
@@ -311,7 +411,7 @@ std::string PostgresMetadataStore::describe() const { return target_; }
 int PostgresMetadataStore::open_connections() const { return pool_->open_connections(); }
 
 template <typename T, typename Fn>
-Result<T> PostgresMetadataStore::run(int kind_index, Fn&& fn) {
+Result<T> PostgresMetadataStore::run(int kind_index, Deadline deadline, Fn&& fn) {
   auto kind = static_cast<QueryKind>(kind_index);
   auto& m = metrics_->of(kind);
   const int64_t timeout_ms = kind == QueryKind::kPing
@@ -321,15 +421,15 @@ Result<T> PostgresMetadataStore::run(int kind_index, Fn&& fn) {
     bool lost = false;
     bool retry = false;
     Result<T> r = [&]() -> Result<T> {
-      SH_ASSIGN_OR_RETURN(auto lease, pool_->acquire());
-      Session session(*lease, m, timeout_ms);
+      SH_ASSIGN_OR_RETURN(auto lease, pool_->acquire(deadline));
+      Session session(*lease, m, timeout_ms, deadline);
       Result<T> out = fn(session);
       if (!out.ok() && lease->broken() && out.error().code() == Errc::kUnavailable) {
         lost = true;
         // A pooled connection that died while idle (server restarted) says
         // nothing about the server now: try once more on a fresh one. Every
         // call is idempotent, so a retry after a lost COMMIT is safe.
-        retry = lease.reused() && attempt == 0;
+        retry = lease.reused() && attempt == 0 && !deadline.expired();
       }
       return out;
     }();
@@ -339,13 +439,24 @@ Result<T> PostgresMetadataStore::run(int kind_index, Fn&& fn) {
                    target_, query_kind_name(kind));
       continue;
     }
-    if (!r.ok()) m.errors->Increment();
+    if (!r.ok()) {
+      m.errors->Increment();
+      const bool reads_stored_data = kind != QueryKind::kRegisterSegment &&
+                                     kind != QueryKind::kCommitOffsets;
+      if (reads_stored_data && r.error().code() == Errc::kInvalidArgument) {
+        // Our parameters were checked before the call: a data exception now
+        // (SQLSTATE 22xxx) is about what is stored, not about the request.
+        return Error(Errc::kBadResponse,
+                     fmt::format("PostgreSQL could not answer {}: {}", query_kind_name(kind),
+                                 r.error().message()));
+      }
+    }
     return r;
   }
 }
 
-Result<std::vector<TopicInfo>> PostgresMetadataStore::list_topics() {
-  return run<std::vector<TopicInfo>>(static_cast<int>(QueryKind::kListTopics),
+Result<std::vector<TopicInfo>> PostgresMetadataStore::list_topics(Deadline deadline) {
+  return run<std::vector<TopicInfo>>(static_cast<int>(QueryKind::kListTopics), deadline,
                                      [&](Session& s) -> Result<std::vector<TopicInfo>> {
     SH_ASSIGN_OR_RETURN(auto res, s.exec(kListTopics, {}));
     std::vector<TopicInfo> out;
@@ -357,72 +468,46 @@ Result<std::vector<TopicInfo>> PostgresMetadataStore::list_topics() {
   });
 }
 
-Result<TopicInfo> PostgresMetadataStore::get_topic(std::string_view topic) {
+Result<TopicInfo> PostgresMetadataStore::get_topic(std::string_view topic, Deadline deadline) {
   SH_RETURN_IF_ERROR(check_text(topic, "topic"));
-  return run<TopicInfo>(static_cast<int>(QueryKind::kGetTopic), [&](Session& s) -> Result<TopicInfo> {
+  return run<TopicInfo>(static_cast<int>(QueryKind::kGetTopic), deadline, [&](Session& s) -> Result<TopicInfo> {
     SH_ASSIGN_OR_RETURN(auto res, s.exec(kGetTopic, {std::string(topic)}));
     if (PQntuples(res.get()) == 0) return topic_not_found(topic);
     return topic_from_row(Row(res.get(), 0));
   });
 }
 
-Result<PartitionInfo> PostgresMetadataStore::get_partition(std::string_view topic, int32_t partition) {
+Result<PartitionInfo> PostgresMetadataStore::get_partition(std::string_view topic, int32_t partition,
+                                                           Deadline deadline) {
   SH_RETURN_IF_ERROR(check_text(topic, "topic"));
-  return run<PartitionInfo>(static_cast<int>(QueryKind::kGetPartition),
-                            [&](Session& s) -> Result<PartitionInfo> {
-    SH_ASSIGN_OR_RETURN(auto res, s.exec(kGetPartition, {std::string(topic), num(partition)}));
-    if (PQntuples(res.get()) != 1) {
-      return Error(Errc::kBadResponse, "get_partition returned " +
-                                           std::to_string(PQntuples(res.get())) + " rows");
-    }
-    Row row(res.get(), 0);
-    if (row.text(0) != "t") return topic_not_found(topic);
-    if (row.null(1)) return partition_not_found(topic, partition);
-    PartitionInfo p;
-    p.topic = std::string(topic);
-    p.partition = partition;
-    SH_ASSIGN_OR_RETURN(p.log_start_offset, row.u64(1));
-    SH_ASSIGN_OR_RETURN(p.high_watermark, row.u64(2));
-    SH_ASSIGN_OR_RETURN(p.segment_count, row.u64(3));
-    SH_ASSIGN_OR_RETURN(p.size_bytes, row.u64(4));
-    return p;
-  });
+  return run<PartitionInfo>(static_cast<int>(QueryKind::kGetPartition), deadline,
+                            [&](Session& s) { return partition_in(s, topic, partition); });
 }
 
 Result<std::vector<SegmentInfo>> PostgresMetadataStore::list_segments(
-    std::string_view topic, int32_t partition, std::optional<uint64_t> after_base_offset) {
+    std::string_view topic, int32_t partition, std::optional<uint64_t> after_base_offset,
+    Deadline deadline) {
   SH_RETURN_IF_ERROR(check_text(topic, "topic"));
-  // base_offset is a bigint >= 0: "above -1" is every segment, nothing lies
-  // above 2^63-1.
-  int64_t after = -1;
-  if (after_base_offset) {
-    after = *after_base_offset > static_cast<uint64_t>(kInt64Max) ? kInt64Max
-                                                                    : static_cast<int64_t>(*after_base_offset);
-  }
-  return run<std::vector<SegmentInfo>>(static_cast<int>(QueryKind::kListSegments),
-                                       [&](Session& s) -> Result<std::vector<SegmentInfo>> {
-    SH_ASSIGN_OR_RETURN(auto res, s.exec(kListSegments, {std::string(topic), num(partition), num(after)}));
-    const int n = PQntuples(res.get());
-    if (n == 0) {
-      // Rare path: say which of topic / partition is missing.
-      SH_ASSIGN_OR_RETURN(auto t, s.exec(kTopicExists, {std::string(topic)}));
-      if (PQntuples(t.get()) == 0) return topic_not_found(topic);
-      return partition_not_found(topic, partition);
-    }
-    std::vector<SegmentInfo> out;
-    out.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      Row row(res.get(), i);
-      if (row.null(2)) continue;  // partition exists, no segments above `after`
-      SH_ASSIGN_OR_RETURN(auto seg, segment_from_row(row));
-      out.push_back(std::move(seg));
-    }
+  return run<std::vector<SegmentInfo>>(
+      static_cast<int>(QueryKind::kListSegments), deadline,
+      [&](Session& s) { return segments_in(s, topic, partition, after_base_offset); });
+}
+
+Result<PartitionSegments> PostgresMetadataStore::load_partition(std::string_view topic,
+                                                                int32_t partition,
+                                                                Deadline deadline) {
+  SH_RETURN_IF_ERROR(check_text(topic, "topic"));
+  return run<PartitionSegments>(static_cast<int>(QueryKind::kListSegments), deadline,
+                                [&](Session& s) -> Result<PartitionSegments> {
+    PartitionSegments out;
+    SH_ASSIGN_OR_RETURN(out.partition, partition_in(s, topic, partition));
+    SH_ASSIGN_OR_RETURN(out.segments, segments_in(s, topic, partition, std::nullopt));
     return out;
   });
 }
 
 Status PostgresMetadataStore::register_segment(std::string_view topic, int32_t partition,
-                                               const SegmentInfo& seg) {
+                                               const SegmentInfo& seg, Deadline deadline) {
   if (!format::valid_topic_name(topic)) {
     return invalid_argument("invalid topic name \"" + std::string(topic) + "\"");
   }
@@ -446,14 +531,14 @@ Status PostgresMetadataStore::register_segment(std::string_view topic, int32_t p
   const auto last = static_cast<int64_t>(seg.last_offset);
   const std::string id = t + "/" + std::to_string(partition) + "/" + std::to_string(seg.base_offset);
 
-  return run<void>(static_cast<int>(QueryKind::kRegisterSegment), [&](Session& s) -> Status {
+  return run<void>(static_cast<int>(QueryKind::kRegisterSegment), deadline, [&](Session& s) -> Status {
     return s.transaction([&]() -> Status {
       SH_RETURN_IF_ERROR(s.exec(kUpsertTopic, {t, num(int64_t{partition} + 1)}));
       SH_RETURN_IF_ERROR(s.exec(kUpsertPartition, {t, num(partition), num(last + 1), num(base)}));
       SH_ASSIGN_OR_RETURN(auto below, s.exec(kSegmentBelow, {t, num(partition), num(last)}));
       if (PQntuples(below.get()) > 0) {
         Row row(below.get(), 0);
-        SH_ASSIGN_OR_RETURN(auto existing, segment_from_row(row));
+        SH_ASSIGN_OR_RETURN(auto existing, segment_from_row(row, topic, partition));
         if (existing.last_offset >= seg.base_offset) {
           if (same_segment(existing, seg)) return ok_status();  // already registered
           return Error(Errc::kAlreadyExists,
@@ -478,8 +563,8 @@ Status PostgresMetadataStore::register_segment(std::string_view topic, int32_t p
   });
 }
 
-Result<std::vector<std::string>> PostgresMetadataStore::list_groups() {
-  return run<std::vector<std::string>>(static_cast<int>(QueryKind::kListGroups),
+Result<std::vector<std::string>> PostgresMetadataStore::list_groups(Deadline deadline) {
+  return run<std::vector<std::string>>(static_cast<int>(QueryKind::kListGroups), deadline,
                                        [&](Session& s) -> Result<std::vector<std::string>> {
     SH_ASSIGN_OR_RETURN(auto res, s.exec(kListGroups, {}));
     std::vector<std::string> out;
@@ -488,9 +573,10 @@ Result<std::vector<std::string>> PostgresMetadataStore::list_groups() {
   });
 }
 
-Result<std::vector<CommittedOffset>> PostgresMetadataStore::get_group_offsets(std::string_view group) {
+Result<std::vector<CommittedOffset>> PostgresMetadataStore::get_group_offsets(std::string_view group,
+                                                                             Deadline deadline) {
   SH_RETURN_IF_ERROR(check_text(group, "group"));
-  return run<std::vector<CommittedOffset>>(static_cast<int>(QueryKind::kGetGroupOffsets),
+  return run<std::vector<CommittedOffset>>(static_cast<int>(QueryKind::kGetGroupOffsets), deadline,
                                            [&](Session& s) -> Result<std::vector<CommittedOffset>> {
     SH_ASSIGN_OR_RETURN(auto res, s.exec(kGetGroupOffsets, {std::string(group)}));
     const int n = PQntuples(res.get());
@@ -512,7 +598,8 @@ Result<std::vector<CommittedOffset>> PostgresMetadataStore::get_group_offsets(st
 }
 
 Status PostgresMetadataStore::commit_offsets(std::string_view group,
-                                             const std::vector<OffsetCommit>& offsets) {
+                                             const std::vector<OffsetCommit>& offsets,
+                                             Deadline deadline) {
   SH_RETURN_IF_ERROR(check_text(group, "group"));
   // Last entry wins for a repeated (topic, partition): one statement cannot
   // update a row twice.
@@ -540,14 +627,14 @@ Status PostgresMetadataStore::commit_offsets(std::string_view group,
                             " has a topic or metadata that is not valid UTF-8");
   }
   const std::string g(group);
-  return run<void>(static_cast<int>(QueryKind::kCommitOffsets), [&](Session& s) -> Status {
+  return run<void>(static_cast<int>(QueryKind::kCommitOffsets), deadline, [&](Session& s) -> Status {
     SH_RETURN_IF_ERROR(s.exec(kCommitOffsets, {g, payload}));
     return ok_status();
   });
 }
 
-Status PostgresMetadataStore::ping() {
-  return run<void>(static_cast<int>(QueryKind::kPing), [&](Session& s) -> Status {
+Status PostgresMetadataStore::ping(Deadline deadline) {
+  return run<void>(static_cast<int>(QueryKind::kPing), deadline, [&](Session& s) -> Status {
     SH_ASSIGN_OR_RETURN(auto res, s.exec(kPing, {}));
     if (PQntuples(res.get()) != 1 || Row(res.get(), 0).text(0) != "1") {
       return Error(Errc::kBadResponse, "PostgreSQL answered SELECT 1 with something else");

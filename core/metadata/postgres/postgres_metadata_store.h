@@ -49,33 +49,47 @@ class PostgresMetadataStore final : public MetadataStore {
                         std::unique_ptr<PgMetrics> metrics);
   ~PostgresMetadataStore() override;
 
-  Result<std::vector<TopicInfo>> list_topics() override;
-  Result<TopicInfo> get_topic(std::string_view topic) override;
-  Result<PartitionInfo> get_partition(std::string_view topic, int32_t partition) override;
-  Result<std::vector<SegmentInfo>> list_segments(
-      std::string_view topic, int32_t partition, std::optional<uint64_t> after_base_offset) override;
+  // Every call waits for a pooled connection and for its statements at most
+  // until `deadline` (besides the configured acquire and statement timeouts);
+  // a statement still running at the caller's deadline costs its connection
+  // (dropped, as after any client-side timeout).
+  Result<std::vector<TopicInfo>> list_topics(Deadline deadline = {}) override;
+  Result<TopicInfo> get_topic(std::string_view topic, Deadline deadline = {}) override;
+  Result<PartitionInfo> get_partition(std::string_view topic, int32_t partition,
+                                      Deadline deadline = {}) override;
+  // Rows are fully populated (footer_known). A row whose s3_key is not a usable
+  // object key, or whose offsets contradict each other, is kBadResponse naming
+  // topic, partition and base_offset of the row.
+  Result<std::vector<SegmentInfo>> list_segments(std::string_view topic, int32_t partition,
+                                                 std::optional<uint64_t> after_base_offset,
+                                                 Deadline deadline = {}) override;
+  // Both statements on one connection.
+  Result<PartitionSegments> load_partition(std::string_view topic, int32_t partition,
+                                           Deadline deadline = {}) override;
   // Segment id "<topic>/<partition>/<base_offset>". Registering a segment
   // identical to an existing one is a no-op; one overlapping an existing
   // segment's offsets otherwise is kAlreadyExists. A new partition row starts
   // with log_start_offset = the segment's base_offset.
   // REQUIRES (else kInvalidArgument): valid topic name, partition >= 0,
   // base_offset <= last_offset < 2^63-1, non-empty key, no NUL in strings.
-  Status register_segment(std::string_view topic, int32_t partition,
-                          const SegmentInfo& segment) override;
-  Result<std::vector<std::string>> list_groups() override;
-  Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view group) override;
+  Status register_segment(std::string_view topic, int32_t partition, const SegmentInfo& segment,
+                          Deadline deadline = {}) override;
+  Result<std::vector<std::string>> list_groups(Deadline deadline = {}) override;
+  Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view group,
+                                                         Deadline deadline = {}) override;
   // Stores the offsets as given (the API validates them); the last entry wins
   // for a repeated (topic, partition). kInvalidArgument for offsets >= 2^63,
   // non-UTF-8 or NUL in strings.
-  Status commit_offsets(std::string_view group, const std::vector<OffsetCommit>& offsets) override;
-  Status ping() override;
+  Status commit_offsets(std::string_view group, const std::vector<OffsetCommit>& offsets,
+                        Deadline deadline = {}) override;
+  Status ping(Deadline deadline = {}) override;
   std::string describe() const override;
 
   int open_connections() const;
 
  private:
   template <typename T, typename Fn>
-  Result<T> run(int kind, Fn&& fn);
+  Result<T> run(int kind, Deadline deadline, Fn&& fn);
 
   const PgOptions opts_;
   std::string target_;

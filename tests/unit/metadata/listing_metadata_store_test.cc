@@ -194,7 +194,7 @@ TEST_F(ListingMetadataStoreTest, TopicsAndPartitionsComeFromPrefixes) {
   EXPECT_EQ(clicks->partitions, std::vector<int32_t>{0});
 }
 
-TEST_F(ListingMetadataStoreTest, SegmentsCarryFooterSummaries) {
+TEST_F(ListingMetadataStoreTest, SegmentsComeFromNamesAndOnlyTheLastFooterIsRead) {
   populate();
   auto store = make_store();
   auto segs = store->list_segments("orders", 0, std::nullopt);
@@ -207,13 +207,100 @@ TEST_F(ListingMetadataStoreTest, SegmentsCarryFooterSummaries) {
     EXPECT_EQ(s.key, format::segment_key("", "orders", 0, b.base));
     EXPECT_EQ(s.bucket, "");
     EXPECT_EQ(s.base_offset, b.base);
-    EXPECT_EQ(s.last_offset, b.last);
-    EXPECT_EQ(s.record_count, b.count);
     EXPECT_EQ(s.size_bytes, b.bytes.size());
-    ASSERT_TRUE(s.max_timestamp.has_value());
-    EXPECT_EQ(*s.max_timestamp, b.max_ts);
     EXPECT_FALSE(s.min_timestamp.has_value()) << "the footer cannot tell the true minimum";
   }
+  EXPECT_FALSE((*segs)[0].footer_known) << "a listing needs no footer but the last";
+  EXPECT_FALSE((*segs)[1].footer_known);
+  const SegmentInfo& last = (*segs)[2];
+  ASSERT_TRUE(last.footer_known) << "the high watermark needs the last footer";
+  EXPECT_EQ(last.last_offset, segs_[2].last);
+  EXPECT_EQ(last.record_count, segs_[2].count);
+  ASSERT_TRUE(last.max_timestamp.has_value());
+  EXPECT_EQ(*last.max_timestamp, segs_[2].max_ts);
+  EXPECT_EQ(counting_->total_suffix_reads(), 1) << "one footer for the whole partition";
+}
+
+TEST_F(ListingMetadataStoreTest, CachedFootersFillInSummariesForFree) {
+  populate();
+  auto store = make_store();
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        store->meta_loader().load(format::segment_key("", "orders", 0, segs_[i].base), {}).ok());
+  }
+  counting_->reset();
+  auto segs = store->list_segments("orders", 0, std::nullopt);
+  ASSERT_TRUE(segs.ok()) << segs.error().to_string();
+  ASSERT_EQ(segs->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    const SegmentInfo& s = (*segs)[i];
+    ASSERT_TRUE(s.footer_known) << "a footer already in the loader's cache is used";
+    EXPECT_EQ(s.last_offset, segs_[i].last);
+    EXPECT_EQ(s.record_count, segs_[i].count);
+    ASSERT_TRUE(s.max_timestamp.has_value());
+    EXPECT_EQ(*s.max_timestamp, segs_[i].max_ts);
+  }
+  EXPECT_EQ(counting_->total_suffix_reads(), 0);
+}
+
+TEST_F(ListingMetadataStoreTest, LoadPartitionIsOneListingAndOneFooter) {
+  populate();
+  auto store = make_store();
+  counting_->reset();
+  auto loaded = store->load_partition("orders", 0);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+  EXPECT_EQ(loaded->partition.log_start_offset, 0u);
+  EXPECT_EQ(loaded->partition.high_watermark, 105u);
+  EXPECT_EQ(loaded->partition.segment_count, 3u);
+  EXPECT_EQ(loaded->partition.size_bytes,
+            segs_[0].bytes.size() + segs_[1].bytes.size() + segs_[2].bytes.size());
+  EXPECT_EQ(loaded->segments.size(), 3u);
+  EXPECT_EQ(counting_->lists().size(), 1u) << "partition info and segments from one listing";
+  EXPECT_EQ(counting_->total_suffix_reads(), 1);
+}
+
+TEST_F(ListingMetadataStoreTest, StoreCallsCarryTheDeadline) {
+  populate();
+  auto store = make_store();
+  const Deadline deadline = Deadline::after(Millis(60'000));
+  counting_->reset();
+  ASSERT_TRUE(store->list_segments("orders", 0, std::nullopt, deadline).ok());
+  ASSERT_TRUE(store->list_topics(deadline).ok());
+  auto lists = counting_->lists();
+  ASSERT_FALSE(lists.empty());
+  for (const ListOptions& lo : lists) {
+    EXPECT_EQ(lo.deadline.at, deadline.at) << "listing of " << lo.prefix;
+  }
+  auto expired = store->get_partition("clicks", 0, Deadline::after(Millis(-1)));
+  ASSERT_FALSE(expired.ok()) << "an expired deadline must fail the call";
+}
+
+TEST_F(ListingMetadataStoreTest, SecondSuffixReadIsPinnedToTheFirstReadsEtag) {
+  Built b = put_segment("", "big", 0, range_of(0, 199));
+  struct Recorder final : public ForwardingObjectStore {
+    using ForwardingObjectStore::ForwardingObjectStore;
+    Result<RangeRead> get_suffix(std::string_view key, uint64_t length,
+                                 const ReadOptions& opts) override {
+      if_matches.push_back(opts.if_match_etag);
+      auto r = ForwardingObjectStore::get_suffix(key, length, opts);
+      if (r.ok()) etags.push_back(r->etag);
+      return r;
+    }
+    std::vector<std::optional<std::string>> if_matches;
+    std::vector<std::string> etags;
+  };
+  auto recorder = std::make_shared<Recorder>(local_);
+  ListingOptions o;
+  o.footer_read_bytes = 64;  // footer fits, index does not
+  ListingMetadataStore store(recorder, o);
+  auto segs = store.list_segments("big", 0, std::nullopt);
+  ASSERT_TRUE(segs.ok()) << segs.error().to_string();
+  ASSERT_EQ(recorder->if_matches.size(), 2u);
+  EXPECT_FALSE(recorder->if_matches[0].has_value());
+  ASSERT_TRUE(recorder->if_matches[1].has_value()) << "the index read must send If-Match";
+  EXPECT_EQ(*recorder->if_matches[1], recorder->etags[0]);
+  (void)b;
 }
 
 TEST_F(ListingMetadataStoreTest, PartitionWatermarks) {
@@ -305,13 +392,15 @@ TEST_F(ListingMetadataStoreTest, EachFooterIsReadOnce) {
     ASSERT_TRUE(store->get_partition("orders", 0).ok());
     ASSERT_TRUE(store->list_topics().ok());
   }
-  for (int i = 0; i < 3; ++i) {
+  const std::string last = format::segment_key("", "orders", 0, segs_[2].base);
+  EXPECT_EQ(counting_->suffix_reads(last), 1) << last << " footer read more than once";
+  for (int i = 0; i < 2; ++i) {
     const std::string key = format::segment_key("", "orders", 0, segs_[i].base);
-    EXPECT_EQ(counting_->suffix_reads(key), 1) << key << " footer read more than once";
+    EXPECT_EQ(counting_->suffix_reads(key), 0) << key << ": only the last footer is needed";
   }
   EXPECT_EQ(counting_->range_reads(), 0u) << "only suffix reads are needed for metadata";
-  EXPECT_EQ(store->footer_reads(), 3u);
-  EXPECT_EQ(store->cached_segments(), 3u);
+  EXPECT_EQ(store->footer_reads(), 1u);
+  EXPECT_EQ(store->meta_loader().entries(), 1u);
 }
 
 TEST_F(ListingMetadataStoreTest, ConcurrentColdReadersShareFooterReads) {
@@ -328,10 +417,9 @@ TEST_F(ListingMetadataStoreTest, ConcurrentColdReadersShareFooterReads) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
-  for (const Built& b : built) {
-    const std::string key = format::segment_key("", "hot", 0, b.base);
-    EXPECT_EQ(counting_->suffix_reads(key), 1) << key << ": concurrent cold readers must share one read";
-  }
+  const std::string last = format::segment_key("", "hot", 0, built.back().base);
+  EXPECT_EQ(counting_->suffix_reads(last), 1) << last << ": concurrent cold readers must share one read";
+  EXPECT_EQ(counting_->total_suffix_reads(), 1) << "no footer but the last is needed";
 }
 
 TEST_F(ListingMetadataStoreTest, LargeIndexNeedsOneMoreSuffixRead) {
@@ -383,13 +471,16 @@ TEST_F(ListingMetadataStoreTest, DeletedSegmentsLeaveTheCache) {
   auto store = make_store();
   auto a = store->get_partition("ret", 0);
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(store->cached_segments(), 2u);
+  EXPECT_EQ(a->segment_count, 2u);
   std::filesystem::remove(tmp_.path() / "data" / format::segment_key("", "ret", 0, 0));
   auto b = store->get_partition("ret", 0);
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->log_start_offset, 10u) << "retention moves the log start";
   EXPECT_EQ(b->segment_count, 1u);
-  EXPECT_EQ(store->cached_segments(), 1u) << "the deleted segment's summary must be dropped";
+  auto segs = store->list_segments("ret", 0, std::nullopt);
+  ASSERT_TRUE(segs.ok());
+  ASSERT_EQ(segs->size(), 1u) << "the deleted segment is not listed";
+  EXPECT_EQ((*segs)[0].base_offset, 10u);
 }
 
 TEST_F(ListingMetadataStoreTest, ReplacedSegmentIsReread) {
@@ -435,7 +526,7 @@ TEST_F(ListingMetadataStoreTest, RegisterSegmentValidatesAgainstTheObject) {
   s.size_bytes = b.bytes.size();
   auto ok = store->register_segment("reg", 0, s);
   ASSERT_TRUE(ok.ok()) << ok.error().to_string();
-  EXPECT_EQ(store->cached_segments(), 1u) << "registration warms the footer cache";
+  EXPECT_EQ(store->meta_loader().entries(), 1u) << "registration warms the footer cache";
 
   SegmentInfo wrong_last = s;
   wrong_last.last_offset = 25;

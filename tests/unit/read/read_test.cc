@@ -2,6 +2,7 @@
 // ListingMetadataStore): crossing segment and block boundaries, gaps,
 // earliest/latest/timestamp, limits, new segments, corruption, single-flight.
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -259,7 +260,7 @@ TEST_F(ReadTest, ColdReadCostsOneSuffixAndOneRangeThenNothing) {
   // As `serve` wires it: the listing store reads footers through the reader's cache.
   auto source = std::make_shared<SegmentSource>(store_, SegmentSourceOptions{}, registry_);
   ListingOptions lo;
-  lo.footer_loader = [source](const std::string& key) { return source->meta(key, {}); };
+  lo.meta_loader = source->meta_loader();
   auto r = std::make_unique<LogReader>(std::make_shared<ListingMetadataStore>(store_, lo), source,
                                        LogReaderOptions{}, registry_);
   ReadRequest req;
@@ -272,10 +273,123 @@ TEST_F(ReadTest, ColdReadCostsOneSuffixAndOneRangeThenNothing) {
   EXPECT_EQ(got->records[0].offset(), 1234u);
   EXPECT_EQ(store_->suffixes - suffix_before, 1) << "footer+index: one suffix read, shared with listing";
   EXPECT_EQ(store_->ranges - range_before, 1) << "one ranged read of the block";
+  EXPECT_EQ(store_->lists.load(), 1) << "the first read of a partition lists it once, not twice";
   const int total = store_->suffixes + store_->ranges;
   got = r->read("cold", 0, req);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(store_->suffixes + store_->ranges, total) << "a warm read touches no storage";
+}
+
+// A partition of `count` one-block segments, written straight to the directory
+// (fast): segment i holds offsets [10 i, 10 i + 4] (a gap of 5 after each), the
+// record at offset o has timestamp 1'000'000 + o.
+class ManySegmentsTest : public ReadTest {
+ protected:
+  static constexpr uint64_t kSegments = 10'000;
+
+  void write_many(const std::string& topic, uint64_t count) {
+    std::filesystem::create_directories(dir_ + "/" + topic + "/0");
+    for (uint64_t i = 0; i < count; ++i) {
+      format::SegmentWriter w;
+      for (uint64_t o = i * 10; o < i * 10 + 5; ++o) {
+        Record r;
+        r.offset = o;
+        r.timestamp = 1'000'000 + static_cast<int64_t>(o);
+        r.value = "v" + std::to_string(o);
+        ASSERT_TRUE(w.add(r).ok());
+      }
+      auto bytes = w.finish();
+      ASSERT_TRUE(bytes.ok());
+      std::ofstream f(dir_ + "/" + format::segment_key("", topic, 0, i * 10), std::ios::binary);
+      f.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+      total_bytes_ += bytes->size();
+    }
+  }
+
+  // As `serve` wires it: one footer loader for listing and reading.
+  std::unique_ptr<LogReader> shared_reader() {
+    source_ = std::make_shared<SegmentSource>(store_, SegmentSourceOptions{}, registry_);
+    ListingOptions lo;
+    lo.meta_loader = source_->meta_loader();
+    LogReaderOptions o;
+    o.tail_refresh_interval = Millis(0);
+    return std::make_unique<LogReader>(std::make_shared<ListingMetadataStore>(store_, lo),
+                                       source_, o, registry_);
+  }
+
+  void reset_counts() { store_->ranges = store_->suffixes = store_->lists = 0; }
+
+  std::shared_ptr<SegmentSource> source_;
+  uint64_t total_bytes_ = 0;
+};
+
+TEST_F(ManySegmentsTest, FirstReadsCostTheListingAndFewFooters) {
+  write_many("wide", kSegments);
+  auto r = shared_reader();
+  reset_counts();
+  ReadRequest req;
+  req.start = StartPosition::at(52'342);
+  req.max_records = 2;
+  auto got = r->read("wide", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 2u);
+  EXPECT_EQ(got->records[0].offset(), 52'342u);
+  EXPECT_EQ(got->records[1].offset(), 52'343u);
+  EXPECT_EQ(got->high_watermark, (kSegments - 1) * 10 + 5);
+  EXPECT_EQ(store_->lists.load(), 10) << "10,000 keys: 10 LIST pages of 1,000, listed once";
+  EXPECT_LE(store_->suffixes.load(), 2) << "the last footer (watermark) + the one read from";
+  EXPECT_EQ(store_->ranges.load(), 1) << "one block";
+
+  // Reading into a gap moves on to the next segment (its footer is read then).
+  req.start = StartPosition::at(52'347);
+  req.max_records = 1;
+  got = r->read("wide", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 1u);
+  EXPECT_EQ(got->records[0].offset(), 52'350u);
+
+  // Partition totals come from the listing, not from footers.
+  const int suffixes = store_->suffixes;
+  auto info = r->partition_info("wide", 0);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->segment_count, kSegments);
+  EXPECT_EQ(info->size_bytes, total_bytes_);
+  EXPECT_EQ(info->log_start_offset, 0u);
+  EXPECT_EQ(info->high_watermark, (kSegments - 1) * 10 + 5);
+  EXPECT_EQ(store_->suffixes.load(), suffixes);
+  auto snap = r->index("wide", 0);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_TRUE((*snap)->segments.back().footer_known);
+  EXPECT_FALSE((*snap)->segments.front().footer_known);
+
+  // (One test for both, as writing 10,000 files is the slow part.) A first
+  // timestamp read with nothing cached: O(log n) footers.
+  r = shared_reader();
+  reset_counts();
+  req.start = StartPosition::at_timestamp(1'000'000 + 73'336);  // in the gap after 73'334
+  req.max_records = 1;
+  got = r->read("wide", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 1u);
+  EXPECT_EQ(got->records[0].offset(), 73'340u);
+  const int bound = static_cast<int>(std::ceil(std::log2(double(kSegments)))) + 2;
+  EXPECT_LE(store_->suffixes.load(), bound) << "binary search over segments: O(log n) footers";
+  EXPECT_EQ(store_->lists.load(), 10);
+
+  for (int64_t ts : {int64_t{0}, int64_t{1'000'000}, int64_t{1'000'000 + 99'994},
+                     int64_t{1'000'000 + 99'995}}) {
+    req.start = StartPosition::at_timestamp(ts);
+    got = r->read("wide", 0, req);
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    const uint64_t want = ts <= 1'000'000 ? 0 : static_cast<uint64_t>(ts - 1'000'000);
+    if (want >= (kSegments - 1) * 10 + 5) {
+      EXPECT_TRUE(got->records.empty()) << ts;
+      EXPECT_EQ(got->next_offset, (kSegments - 1) * 10 + 5) << ts;
+    } else {
+      ASSERT_EQ(got->records.size(), 1u) << ts;
+      EXPECT_EQ(got->records[0].offset(), want) << ts;
+    }
+  }
 }
 
 TEST_F(ReadTest, ConcurrentMissesOfOneBlockFetchItOnce) {
@@ -440,27 +554,33 @@ TEST_F(ReadTest, PartitionIndexesAreBoundedAndReloadAfterEviction) {
 class StaticMetadata final : public MetadataStore {
  public:
   std::vector<SegmentInfo> segments;
-  Result<std::vector<TopicInfo>> list_topics() override { return std::vector<TopicInfo>{}; }
-  Result<TopicInfo> get_topic(std::string_view) override { return TopicInfo{"t", 1, {0}}; }
-  Result<PartitionInfo> get_partition(std::string_view, int32_t p) override {
+  Result<std::vector<TopicInfo>> list_topics(Deadline) override { return std::vector<TopicInfo>{}; }
+  Result<TopicInfo> get_topic(std::string_view, Deadline) override { return TopicInfo{"t", 1, {0}}; }
+  Result<PartitionInfo> get_partition(std::string_view, int32_t p, Deadline) override {
     if (p != 0) return Error(Errc::kPartitionNotFound, "no partition");
     return PartitionInfo{"t", 0, segments.front().base_offset, segments.back().last_offset + 1};
   }
   Result<std::vector<SegmentInfo>> list_segments(std::string_view, int32_t,
-                                                 std::optional<uint64_t> after) override {
+                                                 std::optional<uint64_t> after, Deadline) override {
     std::vector<SegmentInfo> out;
     for (const auto& s : segments) {
       if (!after || s.base_offset > *after) out.push_back(s);
     }
     return out;
   }
-  Status register_segment(std::string_view, int32_t, const SegmentInfo&) override { return {}; }
-  Result<std::vector<std::string>> list_groups() override { return std::vector<std::string>{}; }
-  Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view) override {
+  Status register_segment(std::string_view, int32_t, const SegmentInfo&, Deadline) override {
+    return {};
+  }
+  Result<std::vector<std::string>> list_groups(Deadline) override {
+    return std::vector<std::string>{};
+  }
+  Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view, Deadline) override {
     return Error(Errc::kGroupNotFound, "none");
   }
-  Status commit_offsets(std::string_view, const std::vector<OffsetCommit>&) override { return {}; }
-  Status ping() override { return {}; }
+  Status commit_offsets(std::string_view, const std::vector<OffsetCommit>&, Deadline) override {
+    return {};
+  }
+  Status ping(Deadline) override { return {}; }
   std::string describe() const override { return "static"; }
 };
 
