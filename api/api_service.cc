@@ -318,10 +318,12 @@ HttpResponse ApiService::get_partition(Context& ctx) {
 HttpResponse ApiService::list_segments(Context& ctx) {
   const std::string& topic = ctx.topic;
   const int32_t partition = ctx.partition;
-  auto snap = reader_->index(topic, partition);
+  auto snap = reader_->index(topic, partition, ctx.deadline);
   if (!snap.ok()) return core_error(snap.error());
+  auto segments = reader_->describe_segments(topic, partition, ctx.deadline);
+  if (!segments.ok()) return core_error(segments.error());
   json arr = json::array();
-  for (const auto& s : (*snap)->segments) {
+  for (const auto& s : *segments) {
     json j{{"key", s.key},
            {"base_offset", s.base_offset},
            {"last_offset", s.last_offset},

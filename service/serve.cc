@@ -6,6 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include "api/http_server.h"
+#include "api/listen_address.h"
+#include "core/cache/disk_cache.h"
+#include "core/read/block_fetcher.h"
 #include "core/read/watermark_notifier.h"
 #include "service/logging.h"
 
@@ -21,8 +24,28 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
   cmd->add_option("--max-connections", o->max_connections, "Concurrent connections accepted")
       ->check(CLI::Range(16u, 1000000u))
       ->capture_default_str();
+  cmd->add_option("--io-threads", o->io_threads,
+                  "I/O engine threads: storage and metadata operations run at once "
+                  "(never on HTTP threads)")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
+  cmd->add_option("--io-queue", o->io_queue,
+                  "Requests allowed to wait for an I/O engine thread; more get 503 with Retry-After")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
   cmd->add_option("--block-cache-bytes", o->block_cache_bytes,
                   "Memory for decoded blocks (LRU by bytes)")
+      ->capture_default_str();
+  cmd->add_option("--disk-cache-dir", o->disk_cache_dir,
+                  "Directory for the disk cache of stored blocks (kept across restarts); "
+                  "empty = no disk cache");
+  cmd->add_option("--disk-cache-bytes", o->disk_cache_bytes,
+                  "Disk space the disk cache may use (with --disk-cache-dir)")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 50))
+      ->capture_default_str();
+  cmd->add_option("--readahead-max-bytes", o->readahead_max_bytes,
+                  "Largest read-ahead window of a sequential reader (0 = no read-ahead)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30))
       ->capture_default_str();
   cmd->add_option("--index-ttl-ms", o->index_ttl_ms,
                   "How often a partition's segment list is refreshed from metadata "
@@ -91,6 +114,28 @@ int run_serve(const ServeOptions& o) {
     spdlog::error("cannot open backends: {}", backends.error().message());
     return 1;
   }
+  // Tiers below the decoded-block cache: read-ahead buffer, then the disk cache.
+  cache::DiskCacheMetrics disk_metrics(*registry);
+  std::unique_ptr<cache::DiskCache> disk;
+  if (!o.disk_cache_dir.empty()) {
+    cache::DiskCacheOptions dco;
+    dco.dir = o.disk_cache_dir;
+    dco.capacity_bytes = o.disk_cache_bytes;
+    auto opened = cache::DiskCache::open(dco, disk_metrics, system_clock());
+    if (!opened.ok()) {
+      spdlog::error("cannot open the disk cache: {}", opened.error().message());
+      return 1;
+    }
+    disk = std::move(*opened);
+    spdlog::info("disk cache: {} ({} bytes, {} entries kept from before)", o.disk_cache_dir,
+                 disk->stats().bytes, disk->stats().entries);
+  }
+  auto prefetch_engine = std::make_shared<exec::IoEngine>(
+      exec::IoEngineOptions{8, 4096, "readahead"}, *registry);
+  read::BlockFetcherOptions bfo;
+  bfo.readahead_max_bytes = o.readahead_max_bytes;
+  auto fetcher = std::make_shared<read::BlockFetcher>(bfo, disk.get(), prefetch_engine.get(), *registry);
+  backends->source->set_block_fetcher(fetcher);
   auto reader = std::make_shared<read::LogReader>(backends->metadata, backends->source, ro, *registry);
   read::WatermarkNotifierOptions no;
   no.poll_interval = Millis(o.long_poll_interval_ms);
@@ -100,8 +145,12 @@ int run_serve(const ServeOptions& o) {
   ao.request_timeout_ms = o.request_timeout_ms;
   ao.cors_origin = o.cors_origin;
   ao.max_long_polls = o.max_long_polls;
+  auto engine = std::make_shared<exec::IoEngine>(exec::IoEngineOptions{o.io_threads, o.io_queue},
+                                                 *registry);
+  auto prober = std::make_shared<api::ReadinessProber>(backends->metadata, backends->store);
+  prober->start();  // the first round runs here, before the first request
   auto service = std::make_shared<api::ApiService>(reader, backends->metadata, backends->store,
-                                                   notifier, registry, ao);
+                                                   notifier, registry, engine, prober, ao);
 
   api::HttpServerOptions ho;
   ho.listen_host = listen->first;
@@ -115,12 +164,14 @@ int run_serve(const ServeOptions& o) {
   if (!server.ok()) {
     spdlog::error("{}", server.error().message());
     notifier->shutdown();
+    prober->stop();
+    engine->stop();
+    prefetch_engine->stop();
     return 1;
   }
-  spdlog::info("serving {} (metadata: {}) on http://{}:{} with {} threads",
+  spdlog::info("serving {} (metadata: {}) on http://{} with {} threads",
                backends->store->describe(), backends->metadata->describe(),
-               listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first,
-               (*server)->port(), o.threads);
+               api::format_host_port(listen->first, (*server)->port()), o.threads);
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -130,6 +181,9 @@ int run_serve(const ServeOptions& o) {
   (*server)->quiesce();
   notifier->shutdown();  // answers waiting long-polls now
   (*server)->stop(o.drain_timeout_ms);
+  prober->stop();
+  engine->stop();  // after the server: every request it still ran has been answered
+  prefetch_engine->stop();
   spdlog::info("stopped");
   spdlog::default_logger()->flush();
   return 0;

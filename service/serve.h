@@ -19,7 +19,12 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:8080";
   unsigned threads = 4;
   unsigned max_connections = 4096;
+  unsigned io_threads = 16;
+  size_t io_queue = 1024;
   uint64_t block_cache_bytes = 256ull << 20;
+  std::string disk_cache_dir;                 // "" = no disk cache
+  uint64_t disk_cache_bytes = 1ull << 30;
+  uint64_t readahead_max_bytes = 16ull << 20;  // 0 = no read-ahead
   int64_t index_ttl_ms = 0;  // 0 = 5000 with listing metadata, 30000 with PostgreSQL
   int64_t long_poll_interval_ms = 500;
   int64_t request_timeout_ms = 10000;

@@ -125,7 +125,7 @@ TEST(ApiEngineTest, ASlowStoreDoesNotDelayHealthzAndAFullQueueIs503) {
     ASSERT_EQ(health.status, 200) << health.error;
     EXPECT_EQ(h.get("/metrics", 5000).status, 200);
   }
-  EXPECT_LT(worst_ms, 300) << "/healthz must not wait behind the slow store (1.5 s per block)";
+  EXPECT_LT(worst_ms, 500) << "/healthz must not wait behind the slow store (1.5 s per block)";
 
   int ok = 0, busy = 0;
   for (auto& f : reads) {

@@ -1,0 +1,328 @@
+#include "core/read/block_fetcher.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace sh::read {
+namespace {
+
+// A prefetch GET is background work: it gets its own generous deadline.
+constexpr Millis kPrefetchTimeout{30000};
+constexpr Millis kSweepInterval{1000};
+
+}  // namespace
+
+ReadAheadMetrics::ReadAheadMetrics(prometheus::Registry& registry)
+    : gets(prometheus::BuildCounter()
+               .Name("streamhouse_readahead_gets_total")
+               .Help("Coalesced ranged GETs issued by read-ahead")
+               .Register(registry)
+               .Add({})),
+      prefetched_bytes(prometheus::BuildCounter()
+                           .Name("streamhouse_readahead_prefetched_bytes_total")
+                           .Help("Stored block bytes fetched ahead of demand")
+                           .Register(registry)
+                           .Add({})),
+      hits(prometheus::BuildCounter()
+               .Name("streamhouse_readahead_hits_total")
+               .Help("Block fetches answered by read-ahead (buffered or in flight)")
+               .Register(registry)
+               .Add({})),
+      wasted_bytes(prometheus::BuildCounter()
+                       .Name("streamhouse_readahead_wasted_bytes_total")
+                       .Help("Prefetched bytes dropped before anyone asked for them")
+                       .Register(registry)
+                       .Add({})),
+      collapses(prometheus::BuildCounter()
+                    .Name("streamhouse_readahead_collapses_total")
+                    .Help("Read-ahead windows reset by a non-sequential read")
+                    .Register(registry)
+                    .Add({})),
+      inflight_bytes(prometheus::BuildGauge()
+                         .Name("streamhouse_readahead_inflight_bytes")
+                         .Help("Read-ahead bytes buffered or in flight")
+                         .Register(registry)
+                         .Add({})) {}
+
+BlockFetcher::BlockFetcher(BlockFetcherOptions options, cache::DiskCache* disk,
+                           exec::IoEngine* prefetch, prometheus::Registry& registry)
+    : options_(options), disk_(disk), prefetch_(prefetch), metrics_(registry) {}
+
+BlockFetcher::~BlockFetcher() = default;
+
+std::string BlockFetcher::pattern_id(const std::string& name, const std::string& etag) {
+  return fmt::format("{}#{}", name, etag);
+}
+
+std::string BlockFetcher::block_id(const std::string& name, const std::string& etag,
+                                   uint64_t position) {
+  return fmt::format("{}#{}#{}", name, etag, position);
+}
+
+std::string BlockFetcher::disk_key(const Pattern& p, const Span& s) const {
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}", p.name, p.etag, s.position, s.size);
+}
+
+Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& name,
+                                        const std::string& key, const format::SegmentMeta& meta,
+                                        size_t block_index, Deadline deadline) {
+  const format::IndexEntry& entry = meta.index[block_index];
+  const std::string bid = block_id(name, meta.etag, entry.handle.position);
+  std::optional<std::string> got;
+  std::shared_future<void> in_flight;
+  std::vector<Run> runs;
+  std::vector<std::shared_ptr<std::promise<void>>> promises;
+  {
+    std::lock_guard lock(mu_);
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (now - last_sweep_ >= kSweepInterval) sweep_idle_locked(now);
+    if (auto it = buffer_.find(bid); it != buffer_.end()) {
+      got = std::move(it->second.bytes);
+      buffer_.erase(it);
+      inflight_ -= entry.handle.size;
+      metrics_.hits.Increment();
+    } else if (auto pit = pending_.find(bid); pit != pending_.end()) {
+      in_flight = pit->second;
+      metrics_.hits.Increment();
+    }
+    if (prefetch_ != nullptr && options_.readahead_max_bytes > 0) {
+      const std::string id = pattern_id(name, meta.etag);
+      auto [it, created] = patterns_.try_emplace(id);
+      Pattern& p = it->second;
+      if (created) {
+        p.name = name;
+        p.key = key;
+        p.etag = meta.etag;
+        p.store = &store;
+        p.blocks.reserve(meta.index.size());
+        for (const auto& e : meta.index) p.blocks.push_back({e.handle.position, e.handle.size});
+        pattern_lru_.push_front(id);
+        p.lru = pattern_lru_.begin();
+        while (patterns_.size() > options_.max_patterns && !pattern_lru_.empty()) {
+          drop_pattern_locked(pattern_lru_.back(), true);
+        }
+      } else {
+        pattern_lru_.splice(pattern_lru_.begin(), pattern_lru_, p.lru);
+      }
+      p.last_used = now;
+      runs = plan_locked(p, block_index);
+      for (Run& r : runs) {
+        auto promise = std::make_shared<std::promise<void>>();
+        std::shared_future<void> f = promise->get_future().share();
+        for (size_t i = r.first; i < r.first + r.count; ++i) {
+          r.block_ids.push_back(block_id(p.name, p.etag, p.blocks[i].position));
+          pending_[r.block_ids.back()] = f;
+        }
+        promises.push_back(std::move(promise));
+      }
+    }
+    metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto promise = promises[i];
+    const Run run = runs[i];
+    const bool queued = prefetch_->try_submit(
+        [this, run, promise](bool) { run_prefetch(run, promise); });
+    if (!queued) {
+      Run cancelled = run;
+      cancelled.generation = UINT64_MAX;  // never current: released without a GET
+      run_prefetch(cancelled, promise);
+    }
+  }
+  if (got) return std::move(*got);
+  if (in_flight.valid() && in_flight.wait_for(deadline.remaining()) == std::future_status::ready) {
+    std::lock_guard lock(mu_);
+    if (auto it = buffer_.find(bid); it != buffer_.end()) {
+      std::string bytes = std::move(it->second.bytes);
+      buffer_.erase(it);
+      inflight_ -= entry.handle.size;
+      metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+      return bytes;
+    }
+  }
+  if (deadline.expired()) {
+    return Error(Errc::kTimeout, fmt::format("reading {}: deadline passed", name), true);
+  }
+  const Span span{entry.handle.position, entry.handle.size};
+  Pattern tmp;
+  tmp.name = name;
+  tmp.etag = meta.etag;
+  return read_through(store, key, meta.etag, disk_key(tmp, span), span.position, span.size,
+                      deadline);
+}
+
+std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
+  std::vector<Run> runs;
+  if (b >= p.blocks.size() || b == p.last_demand) return runs;
+  const bool sequential = p.last_demand != SIZE_MAX && b > p.last_demand && b <= p.ahead_end;
+  if (sequential) {
+    // One block ahead at first, then double while the pattern holds.
+    p.window = std::min(std::max(p.window * 2, p.blocks[b].size), options_.readahead_max_bytes);
+  } else {
+    if (p.last_demand != SIZE_MAX) {
+      // A random jump: what was planned for the old position is not wanted.
+      metrics_.collapses.Increment();
+      ++p.generation;
+      const std::string id = pattern_id(p.name, p.etag);
+      for (auto it = buffer_.begin(); it != buffer_.end();) {
+        if (it->second.pattern == id) {
+          metrics_.wasted_bytes.Increment(static_cast<double>(it->second.bytes.size()));
+          inflight_ -= it->second.bytes.size();
+          it = buffer_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    // A first or random read fetches only its own block: nothing is read ahead
+    // until the reader moves forward.
+    p.window = 0;
+    p.ahead_end = b + 1;
+  }
+  p.last_demand = b;
+  p.ahead_end = std::max(p.ahead_end, b + 1);
+  uint64_t ahead = 0;
+  for (size_t i = b + 1; i < p.ahead_end; ++i) ahead += p.blocks[i].size;
+  // Refill only once half the window has been consumed, then to the whole
+  // window: GETs stay large (coalesced) instead of one block per consumed block.
+  if (ahead > 0 && ahead >= p.window / 2) return runs;
+  const std::string id = pattern_id(p.name, p.etag);
+  while (ahead < p.window && p.ahead_end < p.blocks.size()) {
+    Run r{id, p.generation, p.ahead_end, 0, 0};
+    while (p.ahead_end + r.count < p.blocks.size() && ahead + r.bytes < p.window) {
+      const uint64_t sz = p.blocks[p.ahead_end + r.count].size;
+      if (r.count > 0 && r.bytes + sz > options_.max_get_bytes) break;
+      r.bytes += sz;
+      ++r.count;
+    }
+    if (r.count == 0 || inflight_ + r.bytes > options_.max_inflight_bytes) break;
+    p.ahead_end += r.count;
+    inflight_ += r.bytes;
+    ahead += r.bytes;
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+void BlockFetcher::run_prefetch(const Run& run, std::shared_ptr<std::promise<void>> done) {
+  ObjectStore* store = nullptr;
+  std::string key, etag, name;
+  std::vector<Span> spans;
+  {
+    std::lock_guard lock(mu_);
+    auto it = patterns_.find(run.pattern);
+    const bool current = it != patterns_.end() && it->second.generation == run.generation;
+    if (!current) {
+      // Cancelled while queued (collapse, idle, forget) or refused by a full engine.
+      for (const auto& id : run.block_ids) pending_.erase(id);
+      if (it != patterns_.end() && it->second.ahead_end > run.first) it->second.ahead_end = run.first;
+      inflight_ -= run.bytes;
+      metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+      done->set_value();
+      return;
+    }
+    const Pattern& p = it->second;
+    store = p.store;
+    key = p.key;
+    etag = p.etag;
+    name = p.name;
+    spans.assign(p.blocks.begin() + static_cast<ptrdiff_t>(run.first),
+                 p.blocks.begin() + static_cast<ptrdiff_t>(run.first + run.count));
+  }
+  ReadOptions ro;
+  ro.deadline = Deadline::after(kPrefetchTimeout);
+  if (!etag.empty()) ro.if_match_etag = etag;
+  const uint64_t first = spans.front().position;
+  const uint64_t length = spans.back().position + spans.back().size - first;
+  metrics_.gets.Increment();
+  auto read = store->get_range(key, first, length, ro);
+  std::vector<std::pair<std::string, std::string>> to_disk;
+  {
+    std::lock_guard lock(mu_);
+    auto it = patterns_.find(run.pattern);
+    const bool current = it != patterns_.end() && it->second.generation == run.generation;
+    for (const auto& id : run.block_ids) pending_.erase(id);
+    if (read.ok() && current && read->data.size() == length) {
+      for (const Span& s : spans) {
+        std::string bytes = read->data.substr(s.position - first, s.size);
+        if (disk_ != nullptr) to_disk.emplace_back(disk_key(it->second, s), bytes);
+        buffer_[block_id(name, etag, s.position)] = Buffered{std::move(bytes), run.pattern};
+      }
+      metrics_.prefetched_bytes.Increment(static_cast<double>(length));
+    } else {
+      inflight_ -= run.bytes;
+      if (read.ok()) metrics_.wasted_bytes.Increment(static_cast<double>(length));
+      // A failed run may be planned again by the next demand fetch.
+      if (current && it->second.ahead_end > run.first) it->second.ahead_end = run.first;
+    }
+    metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+  }
+  done->set_value();
+  for (const auto& [dkey, bytes] : to_disk) (void)disk_->put(dkey, bytes);  // failures are counted there
+}
+
+Result<std::string> BlockFetcher::read_through(ObjectStore& store, const std::string& key,
+                                               const std::string& etag, const std::string& dkey,
+                                               uint64_t position, uint64_t size, Deadline deadline) {
+  if (disk_ != nullptr) {
+    std::string bytes;
+    auto hit = disk_->get(dkey, &bytes);
+    if (hit.ok() && *hit && bytes.size() == size) return bytes;
+  }
+  ReadOptions ro;
+  ro.deadline = deadline;
+  if (!etag.empty()) ro.if_match_etag = etag;
+  SH_ASSIGN_OR_RETURN(RangeRead read, store.get_range(key, position, size, ro));
+  if (disk_ != nullptr) (void)disk_->put(dkey, read.data);  // failures are counted there
+  return std::move(read.data);
+}
+
+void BlockFetcher::drop_pattern_locked(const std::string& id, bool count_waste) {
+  auto it = patterns_.find(id);
+  if (it == patterns_.end()) return;
+  for (auto b = buffer_.begin(); b != buffer_.end();) {
+    if (b->second.pattern == id) {
+      if (count_waste) metrics_.wasted_bytes.Increment(static_cast<double>(b->second.bytes.size()));
+      inflight_ -= b->second.bytes.size();
+      b = buffer_.erase(b);
+    } else {
+      ++b;
+    }
+  }
+  // Runs still queued or in flight see the pattern gone and release their bytes.
+  pattern_lru_.erase(it->second.lru);
+  patterns_.erase(it);
+  metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+}
+
+void BlockFetcher::sweep_idle_locked(SteadyTime now) {
+  last_sweep_ = now;
+  while (!pattern_lru_.empty()) {
+    auto it = patterns_.find(pattern_lru_.back());
+    if (it == patterns_.end() || now - it->second.last_used < options_.idle_timeout) break;
+    drop_pattern_locked(pattern_lru_.back(), true);
+  }
+}
+
+void BlockFetcher::forget(const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, p] : patterns_) {
+    if (p.name == name) ids.push_back(id);
+  }
+  for (const auto& id : ids) drop_pattern_locked(id, true);
+}
+
+uint64_t BlockFetcher::inflight_bytes() const {
+  std::lock_guard lock(mu_);
+  return inflight_;
+}
+
+uint64_t BlockFetcher::window_bytes(const std::string& name, const std::string& etag) const {
+  std::lock_guard lock(mu_);
+  auto it = patterns_.find(pattern_id(name, etag));
+  return it == patterns_.end() ? 0 : it->second.window;
+}
+
+}  // namespace sh::read

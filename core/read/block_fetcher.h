@@ -1,0 +1,153 @@
+// BlockFetcher: the stored (compressed) bytes of segment blocks, through the
+// read-ahead buffer and the disk cache, from the object store — the tiers below
+// the decoded-block cache:
+//
+//   fetch(block)  prefetched (or being prefetched) → DiskCache → one ranged GET
+//
+// Adaptive read-ahead (DuckDB's growing read buffer, AutoMQ's window that
+// collapses on a random jump, Redpanda/Aiven chunk prefetch). State is kept per
+// segment object (bucket, key, ETag), not per request, so consecutive
+// `records?offset=` calls of one consumer are one sequential pattern:
+//   - a first or random fetch reads only its own block (window 0); each demand
+//     fetch of block b that follows the previous one (b is the next block, or one
+//     already prefetched) grows the window ahead of b: one block, then doubling up
+//     to `readahead_max_bytes`; any other block collapses it again;
+//   - once less than half the window is left ahead of b, blocks are fetched until
+//     the window is covered again, consecutive blocks coalesced into ranged GETs
+//     of up to `max_get_bytes`, several in flight at once on the prefetch engine;
+//   - prefetched bytes wait in a buffer bounded (with those in flight) by
+//     `max_inflight_bytes` over all objects; nothing is prefetched past it;
+//   - a collapse, or a pattern idle for `idle_timeout`, cancels what is queued
+//     and drops what it had buffered.
+// Every fetched block is also written to the disk cache (when there is one).
+// Bytes are returned as stored; the caller decodes them (CRC-checked).
+//
+// Thread-safe. Blocking I/O: call from I/O engine threads.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "core/cache/disk_cache.h"
+#include "core/clock.h"
+#include "core/exec/io_engine.h"
+#include "core/format/format.h"
+#include "core/storage/object_store.h"
+
+namespace sh::read {
+
+struct BlockFetcherOptions {
+  uint64_t readahead_max_bytes = 16u << 20;  // 0 = no read-ahead
+  uint64_t max_get_bytes = 8u << 20;         // one coalesced ranged GET
+  uint64_t max_inflight_bytes = 64u << 20;   // prefetched + in flight, all objects
+  Millis idle_timeout{30000};
+  size_t max_patterns = 4096;                // objects with read-ahead state kept
+};
+
+// streamhouse_readahead_{gets,prefetched_bytes,hits,wasted_bytes,collapses}_total,
+// streamhouse_readahead_inflight_bytes.
+struct ReadAheadMetrics {
+  explicit ReadAheadMetrics(prometheus::Registry& registry);
+  prometheus::Counter& gets;
+  prometheus::Counter& prefetched_bytes;
+  prometheus::Counter& hits;
+  prometheus::Counter& wasted_bytes;
+  prometheus::Counter& collapses;
+  prometheus::Gauge& inflight_bytes;
+};
+
+class BlockFetcher {
+ public:
+  // `disk` and `prefetch` may be null (no disk tier / no read-ahead).
+  // REQUIRES: registry, disk and prefetch outlive the fetcher.
+  BlockFetcher(BlockFetcherOptions options, cache::DiskCache* disk, exec::IoEngine* prefetch,
+               prometheus::Registry& registry);
+  ~BlockFetcher();
+  BlockFetcher(const BlockFetcher&) = delete;
+  BlockFetcher& operator=(const BlockFetcher&) = delete;
+
+  // The entry.handle.size stored bytes of block `block_index` of the object
+  // `key` in `store` (`name` = its cache name, bucket + key), read with
+  // If-Match: meta.etag. Errors are the store's (a prefetch that failed is
+  // retried here as a demand read). Drives read-ahead for the object.
+  // REQUIRES: block_index < meta.index.size(); `store` outlives the fetcher.
+  Result<std::string> fetch(ObjectStore& store, const std::string& name, const std::string& key,
+                            const format::SegmentMeta& meta, size_t block_index, Deadline deadline);
+
+  // Forgets read-ahead state and buffered bytes of an object (it changed or is gone).
+  void forget(const std::string& name);
+
+  uint64_t inflight_bytes() const;
+  // Bytes the object's pattern reads ahead of its last block (0 if none), for tests.
+  uint64_t window_bytes(const std::string& name, const std::string& etag) const;
+
+ private:
+  struct Span {
+    uint64_t position = 0;
+    uint64_t size = 0;
+  };
+  struct Pattern {
+    std::string name;  // cache name
+    std::string key;   // store key
+    std::string etag;
+    ObjectStore* store = nullptr;
+    std::vector<Span> blocks;  // the object's block handles (copied from the index)
+    size_t last_demand = SIZE_MAX;  // block index of the last demand fetch
+    size_t ahead_end = 0;           // blocks [.., ahead_end) are buffered or in flight
+    uint64_t window = 0;
+    uint64_t generation = 0;  // bumped on collapse / idle: queued runs are dropped
+    SteadyTime last_used{};
+    std::list<std::string>::iterator lru;
+  };
+  struct Buffered {
+    std::string bytes;
+    std::string pattern;  // owning pattern id
+  };
+
+  static std::string pattern_id(const std::string& name, const std::string& etag);
+  static std::string block_id(const std::string& name, const std::string& etag, uint64_t position);
+  std::string disk_key(const Pattern& p, const Span& s) const;
+
+  // REQUIRES: mu_ held. Updates the window for a demand fetch of `b` and queues
+  // runs ahead of it. Returns the runs to submit (done outside the lock).
+  struct Run {
+    std::string pattern;
+    uint64_t generation = 0;
+    size_t first = 0;
+    size_t count = 0;
+    uint64_t bytes = 0;
+    std::vector<std::string> block_ids;  // pending_ keys of its blocks
+  };
+  std::vector<Run> plan_locked(Pattern& p, size_t b);
+  void drop_pattern_locked(const std::string& id, bool count_waste);
+  void sweep_idle_locked(SteadyTime now);
+  void run_prefetch(const Run& run, std::shared_ptr<std::promise<void>> done);
+  Result<std::string> read_through(ObjectStore& store, const std::string& key,
+                                   const std::string& etag, const std::string& dkey, uint64_t position,
+                                   uint64_t size, Deadline deadline);
+
+  const BlockFetcherOptions options_;
+  cache::DiskCache* disk_;
+  exec::IoEngine* prefetch_;
+  ReadAheadMetrics metrics_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Pattern> patterns_;
+  std::list<std::string> pattern_lru_;  // most recent first
+  std::unordered_map<std::string, Buffered> buffer_;  // block id → prefetched bytes
+  std::unordered_map<std::string, std::shared_future<void>> pending_;  // block id → its run
+  uint64_t inflight_ = 0;  // bytes buffered + in flight
+  SteadyTime last_sweep_{};
+};
+
+}  // namespace sh::read
