@@ -111,12 +111,14 @@ Result<SegmentInfo> PartitionAppender::write_segment() {
   si.key = format::segment_key(opts_.key_prefix, topic_, partition_, si.base_offset);
   si.size_bytes = bytes.size();
 
-  auto existing = store_->head(si.key, {});
-  if (existing.ok()) {
-    return Error(Errc::kAlreadyExists, fmt::format("segment object {} already exists", si.key));
+  // Atomic: another writer's segment at this key is never overwritten.
+  auto put = store_->put_if_absent(si.key, bytes, Deadline::after(opts_.put_timeout));
+  if (!put.ok()) {
+    if (put.error().code() == Errc::kAlreadyExists) {
+      return Error(Errc::kAlreadyExists, fmt::format("segment object {} already exists", si.key));
+    }
+    return std::move(put).error();
   }
-  if (existing.error().code() != Errc::kNotFound) return std::move(existing).error();
-  SH_RETURN_IF_ERROR(store_->put(si.key, bytes, Deadline::after(opts_.put_timeout)));
   SH_RETURN_IF_ERROR(metadata_->register_segment(topic_, partition_, si));
   return si;
 }

@@ -4,20 +4,18 @@
 //
 // Per segment, in this order:
 //   1. finish the segment bytes (format::SegmentWriter);
-//   2. head(key): an object already at the key is kAlreadyExists, and nothing
-//      is written or registered. This catches another writer that appended to
-//      the partition after this appender read the high watermark;
-//   3. put(key) with a deadline of AppendOptions::put_timeout;
-//   4. MetadataStore::register_segment. For PostgreSQL this is the registration;
+//   2. put_if_absent(key) with a deadline of AppendOptions::put_timeout: an
+//      object already at the key (another writer appended to the partition after
+//      this appender read the high watermark) is kAlreadyExists, and nothing is
+//      written or registered. The check and the write are one atomic call, so no
+//      other writer's segment is ever overwritten;
+//   3. MetadataStore::register_segment. For PostgreSQL this is the registration;
 //      the listing store checks that the object exists and its footer agrees.
-// Steps 2 and 3 are two calls. A writer that creates the key after the head and
-// before the put is overwritten: ObjectStore has no conditional put, so this
-// check makes the window smaller but cannot close it.
 //
 // Errors:
 //  - a rejected record (its offset is below next_offset(), or a format limit)
 //    is kInvalidArgument. Nothing changes and the appender can still be used.
-//  - a failed segment write (steps 1-4) leaves the appender failed(): the
+//  - a failed segment write (steps 1-3) leaves the appender failed(): the
 //    records of that segment are lost, and every later append() or flush()
 //    returns kInternal. Segments written before the failure stay in written().
 //

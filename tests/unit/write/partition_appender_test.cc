@@ -286,9 +286,10 @@ TEST_F(PartitionAppenderTest, KeyPrefixAndBucketReachTheSegments) {
   EXPECT_EQ(p->high_watermark, 2u);
 }
 
-// Another writer's segment lands at `race_key` after the appender read the high
-// watermark: it is put into the real store just before the appender's head()
-// of that key reaches it. Counts the puts the appender itself makes.
+// Another writer's segment lands at `race_key` at the last moment: it is put
+// into the real store just before the appender's own conditional put of that
+// key reaches it (inside what was the head-then-put gap). Counts the plain puts
+// the appender makes to that key (it must make none: it puts only if absent).
 class RacingStore final : public ForwardingObjectStore {
  public:
   RacingStore(std::shared_ptr<ObjectStore> inner, std::string race_key, std::string race_bytes)
@@ -296,13 +297,13 @@ class RacingStore final : public ForwardingObjectStore {
         race_key_(std::move(race_key)),
         race_bytes_(std::move(race_bytes)) {}
 
-  Result<ObjectInfo> head(std::string_view key, const ReadOptions& opts) override {
+  Status put_if_absent(std::string_view key, std::string_view data, Deadline deadline) override {
     if (key == race_key_ && !raced_) {
       raced_ = true;
       Status st = inner().put(race_key_, race_bytes_);
       if (!st.ok()) return std::move(st).error();
     }
-    return ForwardingObjectStore::head(key, opts);
+    return ForwardingObjectStore::put_if_absent(key, data, deadline);
   }
   Status put(std::string_view key, std::string_view data, Deadline deadline) override {
     if (key == race_key_) appender_puts_.fetch_add(1);
