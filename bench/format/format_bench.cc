@@ -1,6 +1,7 @@
 // Segment format hot paths, side by side in one run:
 //   CRC32C hardware vs portable, block decode+parse of a 1 MiB block (LZ4 and
 //   uncompressed), DecodedBlock::lower_bound vs a linear scan of the offsets.
+#include <fmt/format.h>
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -56,7 +57,7 @@ OneMiBBlock make_block(Compression c) {
     Record r;
     r.offset = offset;
     r.timestamp = ts;
-    r.key = "user-" + std::to_string(rng() % 10000);
+    r.key = fmt::format("user-{}", rng() % 10000);
     r.value = R"({"id":)" + std::to_string(offset) + R"(,"amount":)" + std::to_string(rng() % 100000) +
               R"(,"currency":"EUR","note":")" + random_bytes(16 + rng() % 32, rng()).substr(0, 8) + "\"}";
     if (rng() % 4 == 0) r.headers.push_back({"trace-id", std::to_string(rng())});

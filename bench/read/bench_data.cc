@@ -1,5 +1,6 @@
 #include "bench/read/bench_data.h"
 
+#include <fmt/format.h>
 #include <cstdio>
 #include <string>
 
@@ -12,7 +13,7 @@ Record make_order_record(uint64_t offset, int64_t timestamp, std::mt19937_64& rn
   Record r;
   r.offset = offset;
   r.timestamp = timestamp;
-  r.key = "order-" + std::to_string(offset);
+  r.key = fmt::format("order-{}", offset);
   char trace[17];
   std::snprintf(trace, sizeof trace, "%016llx", static_cast<unsigned long long>(rng()));
   r.headers.push_back({"source", std::string("demo")});

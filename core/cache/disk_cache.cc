@@ -125,13 +125,13 @@ Result<std::unique_ptr<DiskCache>> DiskCache::open(DiskCacheOptions options,
         return invalid_argument(fmt::format(
             "disk cache directory '{}' cannot be created: a parent is not a directory", dir));
       }
-      return fs::errno_error(ec.value(), "creating disk cache directory", "'" + dir + "'");
+      return fs::errno_error(ec.value(), "creating disk cache directory", fmt::format("'{}'", dir));
     }
   }
 
   const std::string tmp = dir + "/tmp";
   if (::mkdir(tmp.c_str(), 0755) != 0 && errno != EEXIST) {
-    return fs::errno_error(errno, "creating disk cache directory", "'" + tmp + "'");
+    return fs::errno_error(errno, "creating disk cache directory", fmt::format("'{}'", tmp));
   }
   if (::stat(tmp.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return invalid_argument(fmt::format("disk cache: '{}' is not a directory", tmp));
@@ -140,7 +140,7 @@ Result<std::unique_ptr<DiskCache>> DiskCache::open(DiskCacheOptions options,
   const std::string lock_path = dir + "/LOCK";
   fs::UniqueFd lock_fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock_fd.valid()) {
-    return fs::errno_error(errno, "opening disk cache lock", "'" + lock_path + "'");
+    return fs::errno_error(errno, "opening disk cache lock", fmt::format("'{}'", lock_path));
   }
   if (::flock(lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
@@ -148,7 +148,7 @@ Result<std::unique_ptr<DiskCache>> DiskCache::open(DiskCacheOptions options,
           "disk cache directory '{}' is in use by another DiskCache ('{}' is locked)", dir,
           lock_path));
     }
-    return fs::errno_error(errno, "locking", "'" + lock_path + "'");
+    return fs::errno_error(errno, "locking", fmt::format("'{}'", lock_path));
   }
 
   std::unique_ptr<DiskCache> cache(
@@ -179,7 +179,7 @@ Status DiskCache::scan() {
        it.increment(ec)) {
     if (it->is_regular_file(ec)) ::unlink(it->path().c_str());
   }
-  if (ec) return fs::errno_error(ec.value(), "listing", "'" + dir + "/tmp'");
+  if (ec) return fs::errno_error(ec.value(), "listing", fmt::format("'{}/tmp'", dir));
 
   struct Found {
     Digest digest;
@@ -239,9 +239,9 @@ Status DiskCache::scan() {
       }
       found.push_back({d, size, mtime_ns(st)});
     }
-    if (sub_ec) return fs::errno_error(sub_ec.value(), "listing", "'" + sub->path().string() + "'");
+    if (sub_ec) return fs::errno_error(sub_ec.value(), "listing", fmt::format("'{}'", sub->path().string()));
   }
-  if (ec) return fs::errno_error(ec.value(), "listing", "'" + dir + "'");
+  if (ec) return fs::errno_error(ec.value(), "listing", fmt::format("'{}'", dir));
 
   std::sort(found.begin(), found.end(),
             [](const Found& a, const Found& b) { return a.stamp < b.stamp; });
@@ -502,7 +502,7 @@ Result<bool> DiskCache::get(std::string_view key, std::string* out) {
         on_bad_entry(d, generation);
         return miss();
       }
-      return fs::errno_error(err, "opening disk cache file", "'" + path + "'");
+      return fs::errno_error(err, "opening disk cache file", fmt::format("'{}'", path));
     }
     fd = std::make_shared<fs::UniqueFd>(raw);
     if (options_.max_open_files > 0) {
@@ -543,7 +543,7 @@ Status DiskCache::ensure_subdir(const Digest& d) {
   if (ready.load(std::memory_order_relaxed)) return ok_status();
   const std::string sub = fmt::format("{}/{:02x}", options_.dir, d.hi >> 56);
   if (::mkdir(sub.c_str(), 0755) != 0 && errno != EEXIST) {
-    return fs::errno_error(errno, "creating disk cache directory", "'" + sub + "'");
+    return fs::errno_error(errno, "creating disk cache directory", fmt::format("'{}'", sub));
   }
   ready.store(true, std::memory_order_relaxed);
   return ok_status();
@@ -570,7 +570,7 @@ Status DiskCache::put(std::string_view key, std::string_view data) {
   const std::string temp = fmt::format("{}/tmp/{}.{}.tmp", options_.dir, h,
                                        temp_counter_.fetch_add(1, std::memory_order_relaxed));
   fs::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) return fs::errno_error(errno, "creating disk cache file", "'" + temp + "'");
+  if (!fd.valid()) return fs::errno_error(errno, "creating disk cache file", fmt::format("'{}'", temp));
   const auto fail = [&temp](Error e) -> Status {
     ::unlink(temp.c_str());
     return e;
@@ -581,7 +581,7 @@ Status DiskCache::put(std::string_view key, std::string_view data) {
   if (Status s = fs::write_all(fd.get(), data, temp); !s.ok()) return fail(std::move(s).error());
   set_stamp(fd.get(), next_stamp());
   if (::close(fd.release()) != 0) {
-    return fail(fs::errno_error(errno, "closing disk cache file", "'" + temp + "'"));
+    return fail(fs::errno_error(errno, "closing disk cache file", fmt::format("'{}'", temp)));
   }
 
   const std::string final_path = path_of(d);
@@ -613,7 +613,7 @@ Status DiskCache::put(std::string_view key, std::string_view data) {
   }
   unlink_all(doomed);
   if (rename_errno != 0) {
-    return fail(fs::errno_error(rename_errno, "renaming disk cache file", "'" + temp + "'"));
+    return fail(fs::errno_error(rename_errno, "renaming disk cache file", fmt::format("'{}'", temp)));
   }
   written_bytes_.fetch_add(data.size(), std::memory_order_relaxed);
   metrics_.written_bytes.Increment(static_cast<double>(data.size()));

@@ -1,6 +1,7 @@
 // End to end: the real `streamhouse` binary writes segments with
 // `segment write`, serves them with `serve` on a temp directory, and every
 // route and error case of the HTTP contract is checked over HTTP.
+#include <fmt/format.h>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -20,7 +21,7 @@ using json = nlohmann::json;
 std::string orders_jsonl(int n, int first_ts) {
   std::ostringstream s;
   for (int i = 0; i < n; ++i) {
-    json line{{"key", "order-" + std::to_string(i)},
+    json line{{"key", fmt::format("order-{}", i)},
               {"timestamp", first_ts + i * 10},
               {"headers", {{"source", "e2e"}, {"n", std::to_string(i)}}},
               {"value", {{"order_id", i}, {"amount", i * 1.5}, {"note", "caf\u00e9 \"quoted\""}}}};
@@ -124,7 +125,7 @@ TEST_F(HttpE2E, RecordsFromOffsetAcrossSegments) {
   for (int i = 0; i < 10; ++i) {
     const json& rec = r["records"][i];
     EXPECT_EQ(rec["offset"], 95 + i);
-    EXPECT_EQ(rec["key"], "order-" + std::to_string(95 + i));
+    EXPECT_EQ(rec["key"], fmt::format("order-{}", 95 + i));
     EXPECT_EQ(rec["timestamp"], 1'700'000'000 + (95 + i) * 10);
     json value = json::parse(rec["value"].get<std::string>());
     EXPECT_EQ(value["order_id"], 95 + i);

@@ -5,6 +5,7 @@
 // (pg_stat_statements, role `streamhouse`) to count the queries the service
 // sends. The database comes from the ctest fixture "pg" (pg.sh); the last
 // test stops and restarts it.
+#include <fmt/format.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
 #include <sys/resource.h>
@@ -181,7 +182,7 @@ std::vector<Rec> make_records(const std::string& tag, uint64_t first, int n) {
     Rec r;
     r.offset = off;
     r.timestamp = 1'700'000'000'000 + static_cast<int64_t>(off) * 10;
-    r.key = tag + "-k" + std::to_string(off);
+    r.key = tag + fmt::format("-k{}", off);
     r.value = json{{"tag", tag}, {"n", off}, {"text", "caf\u00e9 \"q\" " + std::string(off % 7, 'x')}}.dump();
     r.source = tag;
     out.push_back(std::move(r));
@@ -590,7 +591,7 @@ class SteadyState : public PgServe {
   void write_partitions() {
     migrate();
     for (int p = 0; p < kPartitions; ++p) {
-      write_pg("steady", p, make_records("st" + std::to_string(p), 0, kPerPartition),
+      write_pg("steady", p, make_records(fmt::format("st{}", p), 0, kPerPartition),
                {"--segment-records", "100", "--block-bytes", "4096"});
     }
   }
@@ -616,9 +617,9 @@ class SteadyState : public PgServe {
           const uint64_t off = (x >> 8) % kPerPartition;
           const int max = 1 + static_cast<int>((x >> 20) % 20);
           auto r = c.get(s.url(records_path("steady", p, "offset=" + std::to_string(off) +
-                                                             "&max_records=" + std::to_string(max))));
+                                                             fmt::format("&max_records={}", max))));
           json j = json::parse(r.body, nullptr, false);
-          const std::string want_key = "st" + std::to_string(p) + "-k" + std::to_string(off);
+          const std::string want_key = "st" + std::to_string(p) + fmt::format("-k{}", off);
           if (r.status != 200 || j.is_discarded() || j["records"].empty() ||
               j["records"][0]["offset"] != off || j["records"][0]["key"] != want_key) {
             if (bad.fetch_add(1) == 0) {

@@ -4,6 +4,7 @@
 // cold read costs are checked from the outside (HTTP, /metrics, the log).
 // Environment: S3_ENDPOINT, S3_ACCESS, S3_SECRET, S3_BUCKET; STREAMHOUSE_BIN
 // overrides the binary path.
+#include <fmt/format.h>
 #include <algorithm>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -104,7 +105,7 @@ class Server {
          std::vector<std::string> extra_args = {})
       : port_(free_port()), log_(log_path) {
     std::vector<std::string> args = {binary(), "serve", "--store", store_url, "--listen",
-                                     "127.0.0.1:" + std::to_string(port_)};
+                                     fmt::format("127.0.0.1:{}", port_)};
     if (std::find(extra_args.begin(), extra_args.end(), "--s3-endpoint") == extra_args.end()) {
       args.insert(args.end(), {"--s3-endpoint", env("S3_ENDPOINT")});
     }
@@ -182,7 +183,7 @@ class RgwServeTest : public ::testing::Test {
         << binary() << " is not built (build the `streamhouse` target or set STREAMHOUSE_BIN)";
     std::mt19937_64 rng(std::random_device{}());
     prefix_ = "serve-" + std::to_string(rng() % 1000000000) + "/";
-    dir_ = "/tmp/sh-rgw-serve-" + std::to_string(getpid());
+    dir_ = fmt::format("/tmp/sh-rgw-serve-{}", getpid());
     mkdir(dir_.c_str(), 0755);
     // 5000 records with distinct keys, incompressible values of 500-1500 bytes
     // (segments of ~1 MB, so a whole-segment fetch cannot hide inside a
@@ -192,7 +193,7 @@ class RgwServeTest : public ::testing::Test {
     for (int i = 0; i < 5000; ++i) {
       std::string value = "value " + std::to_string(i) + " ";
       for (size_t n = 500 + rng() % 1000; n > 0; --n) value.push_back(kAlnum[rng() % 62]);
-      Record r{"key-" + std::to_string(i), std::move(value), 1'700'000'000'000 + i * 10};
+      Record r{fmt::format("key-{}", i), std::move(value), 1'700'000'000'000 + i * 10};
       records_.push_back(r);
       jsonl << nlohmann::json{{"key", r.key}, {"value", r.value}, {"timestamp", r.timestamp}}.dump() << "\n";
     }
@@ -334,7 +335,7 @@ TEST_F(RgwServeTest, MissingSegmentObjectIsAClearError) {
 
 TEST_F(RgwServeTest, StoppedServerGivesClear503WithinTheDeadline) {
   // Nothing listens on this port: to a client, exactly a stopped S3 server.
-  const std::string dead = "http://127.0.0.1:" + std::to_string(free_port());
+  const std::string dead = fmt::format("http://127.0.0.1:{}", free_port());
   Server server(store_url(), env("S3_SECRET"), dir_ + "/serve-stopped.log",
                 {"--s3-endpoint", dead, "--request-timeout-ms", "2000"});
   ASSERT_TRUE(server.wait_up()) << "the service must come up and report not ready: " << server.log();

@@ -1,5 +1,6 @@
 // S3ObjectStore against a real SigV4-enforcing S3 server (Ceph RGW started by
 // the s3_rgw_start fixture). Environment: S3_ENDPOINT, S3_ACCESS, S3_SECRET, S3_BUCKET.
+#include <fmt/format.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -312,11 +313,11 @@ TEST_F(RgwTest, PutIfAbsentNeverReplacesAndHasOneWinnerUnderRace) {
 
   constexpr int kThreads = 8;
   for (int round = 0; round < 5; ++round) {
-    const std::string key = "race/" + std::to_string(round);
+    const std::string key = fmt::format("race/{}", round);
     std::vector<Status> results(kThreads);
     std::vector<std::thread> threads;
     for (int i = 0; i < kThreads; ++i) {
-      threads.emplace_back([&, i] { results[i] = s->put_if_absent(key, "writer " + std::to_string(i)); });
+      threads.emplace_back([&, i] { results[i] = s->put_if_absent(key, fmt::format("writer {}", i)); });
     }
     for (auto& t : threads) t.join();
     int winners = 0, winner = -1;
@@ -331,7 +332,7 @@ TEST_F(RgwTest, PutIfAbsentNeverReplacesAndHasOneWinnerUnderRace) {
     ASSERT_EQ(winners, 1) << "round " << round << ": concurrent conditional PUTs of one key";
     auto got = s->get(key);
     ASSERT_TRUE(got.ok());
-    EXPECT_EQ(got->data, "writer " + std::to_string(winner));
+    EXPECT_EQ(got->data, fmt::format("writer {}", winner));
   }
 }
 
@@ -395,7 +396,7 @@ TEST_F(RgwTest, UnreachableServerFailsWithinTheDeadline) {
   ASSERT_EQ(listen(fd, 16), 0);
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  o.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  o.endpoint = fmt::format("http://127.0.0.1:{}", ntohs(addr.sin_port));
   auto hung = store("", &o);
   ASSERT_TRUE(hung);
   ro.deadline = Deadline::after(Millis(1000));

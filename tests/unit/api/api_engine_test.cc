@@ -3,6 +3,7 @@
 // demand is what a real store cannot give). Storage work runs on the IoEngine, so
 // a slow store never delays /healthz; a full engine queue is 503 + Retry-After;
 // a request's deadline counts from its arrival; /readyz never lists the store.
+#include <fmt/format.h>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -109,7 +110,7 @@ TEST(ApiEngineTest, ASlowStoreDoesNotDelayHealthzAndAFullQueueIs503) {
   std::vector<std::future<testing::HttpResult>> reads;
   for (int i = 1; i <= 8; ++i) {
     reads.push_back(std::async(std::launch::async, [&h, i] {
-      return h.get("/topics/t/partitions/0/records?max_records=1&offset=" + std::to_string(i * 450));
+      return h.get(fmt::format("/topics/t/partitions/0/records?max_records=1&offset={}", i * 450));
     }));
   }
   ASSERT_TRUE([&] {

@@ -1,5 +1,6 @@
 #include "core/cache/disk_cache.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 #include <unistd.h>
@@ -382,7 +383,7 @@ TEST_F(DiskCacheCorruptionTest, FlippedDataByteIsDetected) {
 TEST_F(DiskCacheCorruptionTest, FlippedHeaderBytesAreDetected) {
   // Every header and key byte: magic, version, lengths, CRCs, key.
   for (uint64_t at = 0; at < DiskCache::kHeaderBytes + 3; ++at) {
-    SCOPED_TRACE("byte " + std::to_string(at));
+    SCOPED_TRACE(fmt::format("byte {}", at));
     expect_detected([at](const std::string& p) { flip_byte(p, at); }, false);
     stdfs::remove_all(options().dir);
   }

@@ -53,9 +53,9 @@ class ReadFaultsTest : public ::testing::Test {
       Record r;
       r.offset = off;
       r.timestamp = 1'000'000 + static_cast<int64_t>(off);
-      r.key = "k" + std::to_string(off % 5);
-      r.value = "value-" + std::to_string(off) + std::string(off % 23, 'v');
-      if (off % 4 == 0) r.headers.push_back({"h", "x" + std::to_string(off)});
+      r.key = fmt::format("k{}", off % 5);
+      r.value = fmt::format("value-{}{}", off, std::string(off % 23, 'v'));
+      if (off % 4 == 0) r.headers.push_back({"h", fmt::format("x{}", off)});
       EXPECT_TRUE(w.add(r).ok());
       model_[topic][off] = r;
     }
@@ -351,7 +351,7 @@ TEST_F(ReadFaultsTest, StoreErrorsReachTheClientAsTheContractStatuses) {
       const bool retry_after = std::any_of(resp.headers.begin(), resp.headers.end(),
                                            [](const auto& h) { return h.first == "Retry-After"; });
       EXPECT_EQ(retry_after, c.status == 503) << "Retry-After goes with 503 only";
-      EXPECT_NE(resp.body.find("\"error_code\":" + std::to_string(c.error_code)), std::string::npos)
+      EXPECT_NE(resp.body.find(fmt::format("\"error_code\":{}", c.error_code)), std::string::npos)
           << resp.body;
       // The fault was transient: the next read is served.
       got = r->read("err", 0, at(0));

@@ -1,5 +1,6 @@
 #include "core/format/crc32c.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -31,7 +32,7 @@ TEST(Crc32cTest, Rfc3720Vectors) {
 
 TEST(Crc32cTest, HardwareMatchesPortableOnRandomDataAndSplits) {
   const uint64_t seed = std::random_device{}();
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  SCOPED_TRACE(fmt::format("seed {}", seed));
   std::mt19937_64 rng(seed);
   std::string buf(70000, '\0');
   for (char& c : buf) c = static_cast<char>(rng());

@@ -1,5 +1,6 @@
 #include "core/format/segment.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
@@ -52,7 +53,7 @@ TEST_P(RoundTripTest, RandomSegmentsRoundTripRecordByRecord) {
   const uint64_t base_seed = test_seed();
   for (int iter = 0; iter < 12; ++iter) {
     const uint64_t seed = base_seed + static_cast<uint64_t>(iter);
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(fmt::format("seed {}", seed));
     std::mt19937_64 rng(seed);
     SegmentWriterOptions opts;
     opts.compression = GetParam();
@@ -137,7 +138,7 @@ TEST(DifferentialTest, SearchesAgreeWithMapModel) {
   const uint64_t base_seed = test_seed();
   for (int iter = 0; iter < 8; ++iter) {
     const uint64_t seed = base_seed + static_cast<uint64_t>(iter);
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(fmt::format("seed {}", seed));
     std::mt19937_64 rng(seed);
     SegmentWriterOptions opts;
     opts.compression = iter % 2 ? Compression::kLz4 : Compression::kNone;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/format/record.h"
 #include "core/format/segment_writer.h"
 
@@ -15,8 +17,7 @@ namespace sh {
 
 inline std::ostream& operator<<(std::ostream& os, const Record& r) {
   os << "{offset " << r.offset << ", ts " << r.timestamp << ", key "
-     << (r.key ? "\"" + r.key->substr(0, 20) + "\"(" + std::to_string(r.key->size()) + ")"
-               : std::string("null"))
+     << (r.key ? fmt::format("\"{}\"({})", r.key->substr(0, 20), r.key->size()) : std::string("null"))
      << ", value "
      << (r.value ? std::to_string(r.value->size()) + " bytes" : std::string("tombstone"))
      << ", " << r.headers.size() << " headers}";

@@ -1,6 +1,7 @@
 // HttpServer against real HTTP clients (libcurl) on 127.0.0.1, ephemeral ports.
 #include "api/http_server.h"
 
+#include <fmt/format.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
@@ -200,7 +201,7 @@ std::unique_ptr<HttpServer> must_start(HttpServerOptions opts, Handler h) {
   return std::move(r).value();
 }
 
-std::string base_url(const HttpServer& s) { return "http://127.0.0.1:" + std::to_string(s.port()); }
+std::string base_url(const HttpServer& s) { return fmt::format("http://127.0.0.1:{}", s.port()); }
 
 // ------------------------------------------------------------------ tests
 
@@ -398,7 +399,7 @@ TEST(HttpServer, SuspendedRequestsHoldNoWorkerThread) {
   std::vector<Reply> replies(kWaiting);
   std::vector<std::thread> clients;
   for (int i = 0; i < kWaiting; ++i) {
-    clients.emplace_back([&, i] { replies[i] = get(base_url(*server) + "/slow?id=" + std::to_string(i), 30000); });
+    clients.emplace_back([&, i] { replies[i] = get(base_url(*server) + fmt::format("/slow?id={}", i), 30000); });
   }
   bool all_parked = wait_until([&] { return parking.size() == kWaiting; }, 20s);
   EXPECT_TRUE(all_parked) << "only " << parking.size() << " of " << kWaiting << " requests reached the handler";
@@ -417,7 +418,7 @@ TEST(HttpServer, SuspendedRequestsHoldNoWorkerThread) {
   for (auto& c : clients) c.join();
   for (int i = 0; i < kWaiting; ++i) {
     EXPECT_EQ(replies[i].status, 200) << "request " << i << ": " << replies[i].error;
-    EXPECT_EQ(replies[i].body, "id=" + std::to_string(i));
+    EXPECT_EQ(replies[i].body, fmt::format("id={}", i));
   }
   EXPECT_TRUE(wait_until([&] { return server->in_flight() == 0; }));
 }
@@ -464,7 +465,7 @@ TEST(HttpServer, RespondRacingHandlerReturn) {
   int failures = 0;
   for (int i = 0; i < 1000 && failures < 5; ++i) {
     ClientRequest req;
-    req.url = base_url(*server) + "/race?id=" + std::to_string(i);
+    req.url = base_url(*server) + fmt::format("/race?id={}", i);
     Reply reply = client.fetch(req);
     if (reply.status != 200 || reply.body != std::to_string(i)) {
       ++failures;
@@ -493,7 +494,7 @@ TEST(HttpServer, QuiesceAndStopAnswerOrRejectDeferredRequests) {
   std::vector<Reply> replies(kWaiting);
   std::vector<std::thread> clients;
   for (int i = 0; i < kWaiting; ++i) {
-    clients.emplace_back([&, i] { replies[i] = get(url + "/wait?id=" + std::to_string(i), 20000); });
+    clients.emplace_back([&, i] { replies[i] = get(url + fmt::format("/wait?id={}", i), 20000); });
   }
   ASSERT_TRUE(wait_until([&] { return parking.size() == kWaiting; })) << parking.size() << " parked";
   auto parked = parking.take();

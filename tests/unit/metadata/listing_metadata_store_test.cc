@@ -1,5 +1,6 @@
 #include "core/metadata/listing_metadata_store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -96,7 +97,7 @@ Built build_segment(const std::vector<uint64_t>& offsets, int64_t ts0 = 1'700'00
     Record r;
     r.offset = offsets[i];
     r.timestamp = ts0 + (i % 3 == 1 ? -5 : static_cast<int64_t>(i));
-    r.key = "k" + std::to_string(offsets[i]);
+    r.key = fmt::format("k{}", offsets[i]);
     r.value = std::string(20, static_cast<char>('a' + i % 26));
     b.max_ts = std::max(b.max_ts, r.timestamp);
     auto st = w.add(r);

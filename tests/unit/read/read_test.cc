@@ -1,6 +1,7 @@
 // LogReader over real segment objects in a temp directory (LocalObjectStore +
 // ListingMetadataStore): crossing segment and block boundaries, gaps,
 // earliest/latest/timestamp, limits, new segments, corruption, single-flight.
+#include <fmt/format.h>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -69,16 +70,16 @@ class ReadTest : public ::testing::Test {
     auto bytes = w.finish();
     ASSERT_TRUE(bytes.ok());
     ASSERT_TRUE(store_->put(format::segment_key("", topic, partition, base), *bytes, {}).ok());
-    for (const auto& r : records) model_[topic + "/" + std::to_string(partition)][r.offset] = r;
+    for (const auto& r : records) model_[topic + fmt::format("/{}", partition)][r.offset] = r;
   }
 
   static Record make(uint64_t offset, int64_t ts) {
     Record r;
     r.offset = offset;
     r.timestamp = ts;
-    r.key = "key-" + std::to_string(offset % 7);
+    r.key = fmt::format("key-{}", offset % 7);
     r.value = "value-" + std::to_string(offset) + std::string(offset % 50, 'x');
-    if (offset % 3 == 0) r.headers.push_back({"h", "v" + std::to_string(offset)});
+    if (offset % 3 == 0) r.headers.push_back({"h", fmt::format("v{}", offset)});
     if (offset % 11 == 0) r.value.reset();
     return r;
   }
@@ -295,7 +296,7 @@ class ManySegmentsTest : public ReadTest {
         Record r;
         r.offset = o;
         r.timestamp = 1'000'000 + static_cast<int64_t>(o);
-        r.value = "v" + std::to_string(o);
+        r.value = fmt::format("v{}", o);
         ASSERT_TRUE(w.add(r).ok());
       }
       auto bytes = w.finish();
@@ -590,7 +591,7 @@ TEST_F(ReadTest, SegmentsInAnotherBucketAreReadFromThatBucketNeverFromTheSameKey
   for (uint64_t o = 0; o < 10; ++o) here.push_back(make(o, o));
   for (uint64_t o = 0; o < 10; ++o) {
     Record r = make(o, o);
-    r.value = "from-the-other-bucket-" + std::to_string(o);
+    r.value = fmt::format("from-the-other-bucket-{}", o);
     there.push_back(r);
   }
   write_segment("t", 0, here);

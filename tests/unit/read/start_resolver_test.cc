@@ -1,5 +1,6 @@
 // resolve_start: where a read begins for offset / timestamp / group /
 // auto_offset_reset, over a real LocalObjectStore + ListingMetadataStore.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -26,7 +27,7 @@ class StartResolverTest : public ::testing::Test {
       Record r;
       r.offset = o;
       r.timestamp = static_cast<int64_t>(1000 + o);
-      r.value = "v" + std::to_string(o);
+      r.value = fmt::format("v{}", o);
       ASSERT_TRUE(w.add(r).ok());
     }
     auto bytes = w.finish();

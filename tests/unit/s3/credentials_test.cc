@@ -2,6 +2,7 @@
 // (container endpoint, IMDSv2) against local servers speaking their JSON.
 #include "core/storage/s3/credentials.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -221,7 +222,7 @@ class CountingProvider final : public CredentialsProvider {
     ++calls;
     if (fail) return unavailable("endpoint down");
     Credentials c;
-    c.access_key_id = "AK" + std::to_string(calls);
+    c.access_key_id = fmt::format("AK{}", calls);
     c.secret_access_key = "S";
     c.session_token = "T";
     c.expiration_unix_ms = clock_->now_unix_ms() + 3600 * 1000;

@@ -5,6 +5,7 @@
 // concurrency on one loop, connection reuse under load and shutdown.
 #include "core/storage/s3/curl_transport.h"
 
+#include <fmt/format.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -143,10 +144,10 @@ TEST_P(CurlTransportTest, ReusesConnectionsAcrossRequests) {
   ASSERT_TRUE(server.ok());
   AnyTransport t = make();
   for (int i = 0; i < 5; ++i) {
-    auto r = t.send(request_to(server, "GET", "/a b/" + std::to_string(i)));
+    auto r = t.send(request_to(server, "GET", fmt::format("/a b/{}", i)));
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->body, "echo /a b/" + std::to_string(i)) << "path is percent-encoded on the wire and decoded by the server";
+    EXPECT_EQ(r->body, fmt::format("echo /a b/{}", i)) << "path is percent-encoded on the wire and decoded by the server";
     EXPECT_EQ(r->header("etag").value_or(""), "\"v1\"") << "header names are lower-cased";
   }
   EXPECT_EQ(t.connections_opened(), 1) << "five sequential requests should share one keep-alive connection";
@@ -274,7 +275,7 @@ TEST_P(CurlTransportTest, DroppedConnectionIsRetryableUnavailable) {
   ASSERT_FALSE(r.ok()) << "a connection closed without an answer is not a response";
   EXPECT_EQ(r.error().code(), Errc::kUnavailable) << r.error().to_string();
   EXPECT_TRUE(r.error().retryable());
-  EXPECT_NE(r.error().message().find("127.0.0.1:" + std::to_string(server.port())), std::string::npos)
+  EXPECT_NE(r.error().message().find(fmt::format("127.0.0.1:{}", server.port())), std::string::npos)
       << r.error().message();
 }
 
@@ -348,7 +349,7 @@ TEST(CurlMultiTransport, ManyConcurrentSendsCompleteOnFewConnections) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       for (int j = 0; j < kPerThread; ++j) {
-        const std::string path = "/t" + std::to_string(i) + "/r" + std::to_string(j);
+        const std::string path = "/t" + std::to_string(i) + fmt::format("/r{}", j);
         auto r = t.send(request_to(server, "GET", path));
         if (!r.ok()) {
           failures[i] = r.error().to_string();

@@ -1,5 +1,6 @@
 // Differential test: our signer against botocore's S3SigV4Auth over a few
 // hundred randomized requests. Authorization headers must be byte-identical.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -62,7 +63,7 @@ Case random_case(std::mt19937& rng) {
   if (op == 0) {  // ranged GET
     c.req.method = "GET";
     uint64_t a = rng() % 100000, len = 1 + rng() % 100000;
-    c.range = coin(30) ? "bytes=-" + std::to_string(len) : "bytes=" + std::to_string(a) + "-" + std::to_string(a + len - 1);
+    c.range = coin(30) ? fmt::format("bytes=-{}", len) : "bytes=" + std::to_string(a) + fmt::format("-{}", a + len - 1);
   } else if (op == 1) {  // list
     c.req.method = "GET";
     c.req.path = path_style ? "/bucket-list" : "/";

@@ -3,6 +3,7 @@
 // transport and the HTTP credential providers over real sockets.
 #pragma once
 
+#include <fmt/format.h>
 #include <microhttpd.h>
 
 #include <atomic>
@@ -41,7 +42,7 @@ class TestHttpServer {
 
   bool ok() const { return daemon_ != nullptr; }
   int port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string base_url() const { return fmt::format("http://127.0.0.1:{}", port_); }
   std::vector<TestRequest> requests() const;
   // TCP connections accepted so far.
   int connections() const { return connections_.load(); }

@@ -1,6 +1,7 @@
 #include "core/storage/local_object_store.h"
 #include "tests/support/temp_dir.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -162,7 +163,7 @@ TEST_P(LocalObjectStoreTest, GetRangeRejectsRangesBeyondTheObject) {
   };
   for (Case c : {Case{10, 1}, Case{5, 6}, Case{0, 11}, Case{100, 5}, Case{UINT64_MAX, 2},
                  Case{UINT64_MAX - 1, 1}}) {
-    SCOPED_TRACE(std::to_string(c.offset) + "+" + std::to_string(c.length));
+    SCOPED_TRACE(std::to_string(c.offset) + fmt::format("+{}", c.length));
     auto r = store_->get_range("obj", c.offset, c.length);
     ASSERT_FALSE(r.ok()) << "range past the end returned " << r->data.size() << " bytes";
     // A range whose end overflows is malformed; one that merely ends past the object is out of range.
@@ -324,7 +325,7 @@ TEST_P(LocalObjectStoreTest, PutIfAbsentCreatesOnceAndNeverReplaces) {
 TEST_P(LocalObjectStoreTest, ConcurrentPutIfAbsentOfOneKeyHasExactlyOneWinner) {
   constexpr int kThreads = 8;
   for (int round = 0; round < 20; ++round) {
-    const std::string key = "race/seg_" + std::to_string(round);
+    const std::string key = fmt::format("race/seg_{}", round);
     std::atomic<int> ready{0};
     std::vector<Status> results(kThreads);
     std::vector<std::thread> threads;
@@ -333,7 +334,7 @@ TEST_P(LocalObjectStoreTest, ConcurrentPutIfAbsentOfOneKeyHasExactlyOneWinner) {
         ready.fetch_add(1);
         while (ready.load() < kThreads) {
         }
-        results[i] = store_->put_if_absent(key, "writer " + std::to_string(i));
+        results[i] = store_->put_if_absent(key, fmt::format("writer {}", i));
       });
     }
     for (auto& t : threads) t.join();
@@ -349,7 +350,7 @@ TEST_P(LocalObjectStoreTest, ConcurrentPutIfAbsentOfOneKeyHasExactlyOneWinner) {
     ASSERT_EQ(winners, 1) << "round " << round << ": exactly one concurrent put_if_absent must win";
     auto got = store_->get(key);
     ASSERT_TRUE(got.ok());
-    EXPECT_EQ(got->data, "writer " + std::to_string(winner)) << "the object is the winner's bytes";
+    EXPECT_EQ(got->data, fmt::format("writer {}", winner)) << "the object is the winner's bytes";
   }
   for (const auto& e : fs::recursive_directory_iterator(root_)) {
     EXPECT_EQ(e.path().filename().string().rfind(".tmp-", 0), std::string::npos)
@@ -556,7 +557,7 @@ TEST_P(ListTest, MatchesTheS3ModelForEveryPageSize) {
         std::vector<Item> want = model_list(keys_, prefix, delim, start);
         for (uint32_t max_keys : {1u, 2u, 3u, 1000u}) {
           SCOPED_TRACE("prefix='" + prefix + "' delimiter='" + delim + "' start_after='" + start +
-                       "' max_keys=" + std::to_string(max_keys));
+                       fmt::format("' max_keys={}", max_keys));
           ListOptions o;
           o.prefix = prefix;
           o.delimiter = delim;

@@ -2,6 +2,7 @@
 // directory and the ListingMetadataStore over it.
 #include "core/write/partition_appender.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -27,7 +28,7 @@ Record make_record(uint64_t offset, size_t value_bytes = 16) {
   Record r;
   r.offset = offset;
   r.timestamp = kT0 + static_cast<int64_t>(offset);
-  r.key = "k" + std::to_string(offset);
+  r.key = fmt::format("k{}", offset);
   std::string value = "v" + std::to_string(offset) + ":";
   value.resize(std::max(value.size(), value_bytes), 'x');
   r.value = value;
