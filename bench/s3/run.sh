@@ -295,7 +295,8 @@ rps() { $PY -c "import sys; print('{:,.0f}'.format(float(sys.argv[1]) / float(sy
 
 # ---------------------------------------------------------------- scenario 4: restart with a disk cache
 S4="n/a (no disk cache yet: \`streamhouse serve --help\` lists no \`--disk-cache-dir\`)"
-if "$BIN" serve --help 2>&1 | grep -q -- '--disk-cache-dir'; then
+serve_help=$("$BIN" serve --help 2>&1 || true)  # (grep -q on a pipe would SIGPIPE it under pipefail)
+if grep -q -- '--disk-cache-dir' <<<"$serve_help"; then
   log "scenario 4: restart with --disk-cache-dir"
   dc="$WORK/disk-cache"; mkdir -p "$dc"
   offs=$($U offsets "$SAMPLES" "$CATCHUP_HW" 44)

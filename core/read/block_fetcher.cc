@@ -1,6 +1,7 @@
 #include "core/read/block_fetcher.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -99,6 +100,15 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
         for (const auto& e : meta.index) p.blocks.push_back({e.handle.position, e.handle.size});
         pattern_lru_.push_front(id);
         p.lru = pattern_lru_.begin();
+        // The pattern belongs to the partition (the key's directory), not to one
+        // segment: a reader that finished the previous segment and starts this
+        // one at its first block keeps its window.
+        const std::string dir = name.substr(0, name.rfind('/') + 1);
+        if (auto c = carry_.find(dir); c != carry_.end() && block_index == 0 &&
+                                       now - c->second.at < options_.idle_timeout) {
+          p.window = c->second.window;
+          p.carried = true;
+        }
         while (patterns_.size() > options_.max_patterns && !pattern_lru_.empty()) {
           drop_pattern_locked(pattern_lru_.back(), true);
         }
@@ -107,6 +117,12 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
       }
       p.last_used = now;
       runs = plan_locked(p, block_index);
+      if (p.window > 0 && p.last_demand + 1 >= p.blocks.size()) {
+        // At the end of this segment: the next one starts with this window.
+        const std::string dir = name.substr(0, name.rfind('/') + 1);
+        carry_[dir] = Carry{p.window, now};
+        if (carry_.size() > options_.max_patterns) carry_.erase(carry_.begin());
+      }
       for (Run& r : runs) {
         auto promise = std::make_shared<std::promise<void>>();
         std::shared_future<void> f = promise->get_future().share();
@@ -155,8 +171,12 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
 std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
   std::vector<Run> runs;
   if (b >= p.blocks.size() || b == p.last_demand) return runs;
-  const bool sequential = p.last_demand != SIZE_MAX && b > p.last_demand && b <= p.ahead_end;
-  if (sequential) {
+  const bool carried = std::exchange(p.carried, false);
+  const bool sequential =
+      carried || (p.last_demand != SIZE_MAX && b > p.last_demand && b <= p.ahead_end);
+  if (carried) {
+    p.ahead_end = b + 1;  // the window came from the previous segment
+  } else if (sequential) {
     // One block ahead at first, then double while the pattern holds.
     p.window = std::min(std::max(p.window * 2, p.blocks[b].size), options_.readahead_max_bytes);
   } else {
@@ -190,9 +210,13 @@ std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
   const std::string id = pattern_id(p.name, p.etag);
   while (ahead < p.window && p.ahead_end < p.blocks.size()) {
     Run r{id, p.generation, p.ahead_end, 0, 0};
+    // Runs of about a quarter of the window (at most max_get_bytes): several
+    // GETs in flight, so one connection's bandwidth is not the ceiling.
+    const uint64_t run_cap = std::min(std::max(p.window / 4, p.blocks[p.ahead_end].size),
+                                      options_.max_get_bytes);
     while (p.ahead_end + r.count < p.blocks.size() && ahead + r.bytes < p.window) {
       const uint64_t sz = p.blocks[p.ahead_end + r.count].size;
-      if (r.count > 0 && r.bytes + sz > options_.max_get_bytes) break;
+      if (r.count > 0 && r.bytes + sz > run_cap) break;
       r.bytes += sz;
       ++r.count;
     }

@@ -7,14 +7,17 @@
 // Adaptive read-ahead (DuckDB's growing read buffer, AutoMQ's window that
 // collapses on a random jump, Redpanda/Aiven chunk prefetch). State is kept per
 // segment object (bucket, key, ETag), not per request, so consecutive
-// `records?offset=` calls of one consumer are one sequential pattern:
+// `records?offset=` calls of one consumer are one sequential pattern; a reader
+// that reaches the end of a segment and goes on at the first block of another
+// segment of the same partition (the key's directory) keeps its window:
 //   - a first or random fetch reads only its own block (window 0); each demand
 //     fetch of block b that follows the previous one (b is the next block, or one
 //     already prefetched) grows the window ahead of b: one block, then doubling up
 //     to `readahead_max_bytes`; any other block collapses it again;
 //   - once less than half the window is left ahead of b, blocks are fetched until
 //     the window is covered again, consecutive blocks coalesced into ranged GETs
-//     of up to `max_get_bytes`, several in flight at once on the prefetch engine;
+//     of a quarter of the window (at most `max_get_bytes`), several in flight at
+//     once on the prefetch engine;
 //   - prefetched bytes wait in a buffer bounded (with those in flight) by
 //     `max_inflight_bytes` over all objects; nothing is prefetched past it;
 //   - a collapse, or a pattern idle for `idle_timeout`, cancels what is queued
@@ -106,6 +109,7 @@ class BlockFetcher {
     size_t ahead_end = 0;           // blocks [.., ahead_end) are buffered or in flight
     uint64_t window = 0;
     uint64_t generation = 0;  // bumped on collapse / idle: queued runs are dropped
+    bool carried = false;     // window inherited from the partition's previous segment
     SteadyTime last_used{};
     std::list<std::string>::iterator lru;
   };
@@ -144,6 +148,12 @@ class BlockFetcher {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Pattern> patterns_;
   std::list<std::string> pattern_lru_;  // most recent first
+  struct Carry {
+    uint64_t window = 0;
+    SteadyTime at{};
+  };
+  // Partition directory → window of a pattern that reached the end of its segment.
+  std::unordered_map<std::string, Carry> carry_;
   std::unordered_map<std::string, Buffered> buffer_;  // block id → prefetched bytes
   std::unordered_map<std::string, std::shared_future<void>> pending_;  // block id → its run
   uint64_t inflight_ = 0;  // bytes buffered + in flight
