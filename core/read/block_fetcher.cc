@@ -117,7 +117,7 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
       }
       p.last_used = now;
       runs = plan_locked(p, block_index);
-      if (p.window > 0 && p.last_demand + 1 >= p.blocks.size()) {
+      if (p.window > 0 && p.last_demand + 2 >= p.blocks.size()) {
         // At the end of this segment: the next one starts with this window.
         const std::string dir = name.substr(0, name.rfind('/') + 1);
         carry_[dir] = Carry{p.window, now};
@@ -175,7 +175,8 @@ std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
   const bool sequential =
       carried || (p.last_demand != SIZE_MAX && b > p.last_demand && b <= p.ahead_end);
   if (carried) {
-    p.ahead_end = b + 1;  // the window came from the previous segment
+    // The window came from the previous segment (runs may already be planned).
+    p.ahead_end = std::max(p.ahead_end, b + 1);
   } else if (sequential) {
     // One block ahead at first, then double while the pattern holds.
     p.window = std::min(std::max(p.window * 2, p.blocks[b].size), options_.readahead_max_bytes);
@@ -207,6 +208,11 @@ std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
   // Refill only once half the window has been consumed, then to the whole
   // window: GETs stay large (coalesced) instead of one block per consumed block.
   if (ahead > 0 && ahead >= p.window / 2) return runs;
+  return fill_locked(p, ahead);
+}
+
+std::vector<BlockFetcher::Run> BlockFetcher::fill_locked(Pattern& p, uint64_t ahead) {
+  std::vector<Run> runs;
   const std::string id = pattern_id(p.name, p.etag);
   while (ahead < p.window && p.ahead_end < p.blocks.size()) {
     Run r{id, p.generation, p.ahead_end, 0, 0};
@@ -326,6 +332,73 @@ void BlockFetcher::sweep_idle_locked(SteadyTime now) {
     auto it = patterns_.find(pattern_lru_.back());
     if (it == patterns_.end() || now - it->second.last_used < options_.idle_timeout) break;
     drop_pattern_locked(pattern_lru_.back(), true);
+  }
+}
+
+bool BlockFetcher::wants_start(const std::string& name) const {
+  if (prefetch_ == nullptr || options_.readahead_max_bytes == 0) return false;
+  std::lock_guard lock(mu_);
+  const std::string dir = name.substr(0, name.rfind('/') + 1);
+  auto c = carry_.find(dir);
+  if (c == carry_.end() || std::chrono::steady_clock::now() - c->second.at >= options_.idle_timeout) {
+    return false;
+  }
+  for (const auto& [id, pat] : patterns_) {
+    if (pat.name == name) return false;
+  }
+  return true;
+}
+
+bool BlockFetcher::submit(std::function<void()> task) {
+  if (prefetch_ == nullptr) return false;
+  return prefetch_->try_submit([task = std::move(task)](bool) { task(); });
+}
+
+void BlockFetcher::start_ahead(ObjectStore& store, const std::string& name, const std::string& key,
+                               const format::SegmentMeta& meta) {
+  std::vector<Run> runs;
+  std::vector<std::shared_ptr<std::promise<void>>> promises;
+  {
+    std::lock_guard lock(mu_);
+    const std::string dir = name.substr(0, name.rfind('/') + 1);
+    auto c = carry_.find(dir);
+    if (c == carry_.end() || meta.index.empty()) return;
+    const std::string id = pattern_id(name, meta.etag);
+    auto [it, created] = patterns_.try_emplace(id);
+    if (!created) return;  // the reader got there first
+    Pattern& p = it->second;
+    p.name = name;
+    p.key = key;
+    p.etag = meta.etag;
+    p.store = &store;
+    for (const auto& e : meta.index) p.blocks.push_back({e.handle.position, e.handle.size});
+    pattern_lru_.push_front(id);
+    p.lru = pattern_lru_.begin();
+    p.last_used = std::chrono::steady_clock::now();
+    p.window = c->second.window;
+    p.carried = true;  // the reader's first fetch here continues the pattern
+    p.ahead_end = 0;
+    runs = fill_locked(p, 0);
+    for (Run& r : runs) {
+      auto promise = std::make_shared<std::promise<void>>();
+      std::shared_future<void> f = promise->get_future().share();
+      for (size_t i = r.first; i < r.first + r.count; ++i) {
+        r.block_ids.push_back(block_id(p.name, p.etag, p.blocks[i].position));
+        pending_[r.block_ids.back()] = f;
+      }
+      promises.push_back(std::move(promise));
+    }
+    metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+  }
+  // Each run is its own task, so they are fetched in parallel.
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto promise = promises[i];
+    const Run run = runs[i];
+    if (!prefetch_->try_submit([this, run, promise](bool) { run_prefetch(run, promise); })) {
+      Run cancelled = run;
+      cancelled.generation = UINT64_MAX;
+      run_prefetch(cancelled, promise);
+    }
   }
 }
 

@@ -20,6 +20,8 @@
 //     once on the prefetch engine;
 //   - prefetched bytes wait in a buffer bounded (with those in flight) by
 //     `max_inflight_bytes` over all objects; nothing is prefetched past it;
+//   - near the end of a segment, the next segment's footer and first blocks
+//     are fetched too (SegmentSource::prefetch_segment → start_ahead);
 //   - a collapse, or a pattern idle for `idle_timeout`, cancels what is queued
 //     and drops what it had buffered.
 // Every fetched block is also written to the disk cache (when there is one).
@@ -29,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <list>
 #include <memory>
@@ -87,6 +90,17 @@ class BlockFetcher {
   Result<std::string> fetch(ObjectStore& store, const std::string& name, const std::string& key,
                             const format::SegmentMeta& meta, size_t block_index, Deadline deadline);
 
+  // Near the end of a segment: true when a sequential reader of the partition of
+  // `name` (its key's directory) is about to need it and it has no read-ahead yet.
+  bool wants_start(const std::string& name) const;
+  // Runs `task` on the prefetch engine (false if there is none or it is full).
+  bool submit(std::function<void()> task);
+  // Starts read-ahead at block 0 of the object with the window its partition's
+  // reader has, before the reader gets there. No-op if the object has a pattern.
+  // REQUIRES: `store` outlives the fetcher.
+  void start_ahead(ObjectStore& store, const std::string& name, const std::string& key,
+                   const format::SegmentMeta& meta);
+
   // Forgets read-ahead state and buffered bytes of an object (it changed or is gone).
   void forget(const std::string& name);
 
@@ -133,6 +147,8 @@ class BlockFetcher {
     std::vector<std::string> block_ids;  // pending_ keys of its blocks
   };
   std::vector<Run> plan_locked(Pattern& p, size_t b);
+  // REQUIRES: mu_ held. Plans runs from p.ahead_end until `ahead` covers the window.
+  std::vector<Run> fill_locked(Pattern& p, uint64_t ahead);
   void drop_pattern_locked(const std::string& id, bool count_waste);
   void sweep_idle_locked(SteadyTime now);
   void run_prefetch(const Run& run, std::shared_ptr<std::promise<void>> done);

@@ -261,6 +261,10 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
     SH_ASSIGN_OR_RETURN(auto meta, segment_meta(seg, req.deadline));
     for (size_t b = meta->block_for_offset(offset); b < meta->index.size() && !done; ++b) {
       SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, req.deadline, seg.bucket));
+      if (b + 2 >= meta->index.size() && s + 1 < snap->segments.size()) {
+        // Near the end of a segment: the next one's footer and first blocks.
+        source_->prefetch_segment(snap->segments[s + 1].key, snap->segments[s + 1].bucket);
+      }
       bool used = false;
       for (uint32_t i = block->lower_bound(offset); i < block->record_count(); ++i) {
         const uint64_t size = block->record_size(i);

@@ -186,6 +186,20 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
   return decoded;
 }
 
+void SegmentSource::prefetch_segment(const std::string& key, const std::string& bucket) {
+  if (!fetcher_) return;
+  const std::string name = cache_name(key, bucket);
+  if (!fetcher_->wants_start(name)) return;
+  auto store = store_for(bucket);
+  if (!store.ok()) return;
+  ObjectStore* st = *store;
+  std::shared_ptr<BlockFetcher> fetcher = fetcher_;
+  (void)fetcher->submit([this, fetcher, st, key, bucket, name] {
+    auto m = meta(key, Deadline::after(Millis(30000)), bucket);
+    if (m.ok()) fetcher->start_ahead(*st, name, key, **m);
+  });
+}
+
 void SegmentSource::invalidate(const std::string& key, const std::string& bucket) {
   invalidate_name(cache_name(key, bucket));
 }

@@ -68,6 +68,12 @@ class SegmentSource {
   // a ranged read of our own. REQUIRES: called before the first block().
   void set_block_fetcher(std::shared_ptr<BlockFetcher> fetcher) { fetcher_ = std::move(fetcher); }
 
+  // A sequential reader is near the end of the segment before `key`: loads the
+  // footer of `key` and starts its read-ahead in the background (prefetch
+  // engine), so the reader does not wait at the boundary. No-op without a
+  // block fetcher or a sequential reader.
+  void prefetch_segment(const std::string& key, const std::string& bucket = {});
+
   // Forgets everything cached for `key` (the object changed or is gone).
   void invalidate(const std::string& key, const std::string& bucket = {});
 

@@ -162,11 +162,18 @@ TEST_F(BlockFetcherTest, TheWindowCarriesOverToTheNextSegmentOfThePartition) {
   const uint64_t window = f.window_bytes(key_, meta_.etag);
   ASSERT_GT(window, 0u);
   settle(engine);
-  ASSERT_TRUE(f.fetch(*store_, next, next, next_meta, 0, Deadline::after(10s)).ok());
-  EXPECT_GE(f.window_bytes(next, next_meta.etag), window)
-      << "a reader going on into the next segment keeps (and grows) its window";
+  // Near the end of the first segment the next one is started ahead of the reader.
+  ASSERT_TRUE(f.wants_start(next)) << "a sequential reader at the end of the partition's segment";
+  f.start_ahead(*store_, next, next, next_meta);
+  EXPECT_FALSE(f.wants_start(next)) << "started once";
   settle(engine);
-  EXPECT_GT(f.inflight_bytes(), 0u) << "the next segment's blocks are fetched ahead at once";
+  EXPECT_GT(f.inflight_bytes(), 0u) << "the next segment's first blocks are fetched ahead";
+  const int gets = store_->gets.load();
+  auto first = f.fetch(*store_, next, next, next_meta, 0, Deadline::after(10s));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(store_->gets.load(), gets) << "the reader finds the next segment's first block fetched";
+  EXPECT_GE(f.window_bytes(next, next_meta.etag), window)
+      << "a reader going on into the next segment keeps its window";
 }
 
 TEST_F(BlockFetcherTest, ReadAheadIsBoundedGloballyAndCancelledWhenThePatternGoesIdle) {
