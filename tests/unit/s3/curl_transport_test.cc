@@ -410,11 +410,12 @@ TEST(CurlMultiTransport, DestructionCompletesTransfersInFlightWithAnError) {
   std::vector<int64_t> returned_ms(kSends, -1);
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
+  AnyTransport* transport = t.get();  // the senders must not read `t` while it is reset
   for (int i = 0; i < kSends; ++i) {
-    threads.emplace_back([&, i] {
+    threads.emplace_back([&, transport, i] {
       SendOptions so;
       so.timeout_ms = 20000;
-      results[i].emplace(t->send(request_to(server, "GET", "/held"), so));
+      results[i].emplace(transport->send(request_to(server, "GET", "/held"), so));
       returned_ms[i] = ms_since(start);
     });
   }
