@@ -123,29 +123,11 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
         carry_[dir] = Carry{p.window, now};
         if (carry_.size() > options_.max_patterns) carry_.erase(carry_.begin());
       }
-      for (Run& r : runs) {
-        auto promise = std::make_shared<std::promise<void>>();
-        std::shared_future<void> f = promise->get_future().share();
-        for (size_t i = r.first; i < r.first + r.count; ++i) {
-          r.block_ids.push_back(block_id(p.name, p.etag, p.blocks[i].position));
-          pending_[r.block_ids.back()] = f;
-        }
-        promises.push_back(std::move(promise));
-      }
+      promises = register_locked(p, runs);
     }
     metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
   }
-  for (size_t i = 0; i < runs.size(); ++i) {
-    auto promise = promises[i];
-    const Run run = runs[i];
-    const bool queued = prefetch_->try_submit(
-        [this, run, promise](bool) { run_prefetch(run, promise); });
-    if (!queued) {
-      Run cancelled = run;
-      cancelled.generation = UINT64_MAX;  // never current: released without a GET
-      run_prefetch(cancelled, promise);
-    }
-  }
+  launch(runs, promises);
   if (got) return std::move(*got);
   if (in_flight.valid() && in_flight.wait_for(deadline.remaining()) == std::future_status::ready) {
     std::lock_guard lock(mu_);
@@ -379,24 +361,36 @@ void BlockFetcher::start_ahead(ObjectStore& store, const std::string& name, cons
     p.carried = true;  // the reader's first fetch here continues the pattern
     p.ahead_end = 0;
     runs = fill_locked(p, 0);
-    for (Run& r : runs) {
-      auto promise = std::make_shared<std::promise<void>>();
-      std::shared_future<void> f = promise->get_future().share();
-      for (size_t i = r.first; i < r.first + r.count; ++i) {
-        r.block_ids.push_back(block_id(p.name, p.etag, p.blocks[i].position));
-        pending_[r.block_ids.back()] = f;
-      }
-      promises.push_back(std::move(promise));
-    }
+    promises = register_locked(p, runs);
     metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
   }
-  // Each run is its own task, so they are fetched in parallel.
+  launch(runs, promises);
+}
+
+std::vector<std::shared_ptr<std::promise<void>>> BlockFetcher::register_locked(const Pattern& p,
+                                                                             std::vector<Run>& runs) {
+  std::vector<std::shared_ptr<std::promise<void>>> promises;
+  for (Run& r : runs) {
+    auto promise = std::make_shared<std::promise<void>>();
+    std::shared_future<void> f = promise->get_future().share();
+    for (size_t i = r.first; i < r.first + r.count; ++i) {
+      r.block_ids.push_back(block_id(p.name, p.etag, p.blocks[i].position));
+      pending_[r.block_ids.back()] = f;
+    }
+    promises.push_back(std::move(promise));
+  }
+  return promises;
+}
+
+void BlockFetcher::launch(const std::vector<Run>& runs,
+                          const std::vector<std::shared_ptr<std::promise<void>>>& promises) {
+  // Each run is its own task, so runs are fetched in parallel.
   for (size_t i = 0; i < runs.size(); ++i) {
     auto promise = promises[i];
-    const Run run = runs[i];
+    const Run& run = runs[i];
     if (!prefetch_->try_submit([this, run, promise](bool) { run_prefetch(run, promise); })) {
       Run cancelled = run;
-      cancelled.generation = UINT64_MAX;
+      cancelled.generation = UINT64_MAX;  // never current: released without a GET
       run_prefetch(cancelled, promise);
     }
   }

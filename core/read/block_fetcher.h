@@ -147,6 +147,13 @@ class BlockFetcher {
     std::vector<std::string> block_ids;  // pending_ keys of its blocks
   };
   std::vector<Run> plan_locked(Pattern& p, size_t b);
+  // REQUIRES: mu_ held. Marks the runs' blocks pending (a demand fetch waits for
+  // them) and returns the promise each run fulfils when it lands.
+  std::vector<std::shared_ptr<std::promise<void>>> register_locked(const Pattern& p,
+                                                                   std::vector<Run>& runs);
+  // Queues the runs on the prefetch engine (REQUIRES: mu_ not held).
+  void launch(const std::vector<Run>& runs,
+              const std::vector<std::shared_ptr<std::promise<void>>>& promises);
   // REQUIRES: mu_ held. Plans runs from p.ahead_end until `ahead` covers the window.
   std::vector<Run> fill_locked(Pattern& p, uint64_t ahead);
   void drop_pattern_locked(const std::string& id, bool count_waste);
