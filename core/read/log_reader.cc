@@ -166,9 +166,15 @@ Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t
       std::all_of(segs.begin(), segs.end(), [](const SegmentInfo& s) {
         return s.footer_known && s.max_timestamp.has_value();
       });
-  if (!all_known && n > 0) {
+  // Up to this many segments an exact scan costs no more footers than the
+  // binary search would (n <= ceil(log2 n) + 2).
+  constexpr size_t kExactScanSegments = 4;
+  if (!all_known && n > kExactScanSegments) {
     // Binary search for the first segment whose max timestamp reaches ts; a
-    // footer is read only for the segments probed (O(log n)).
+    // footer is read only for the segments probed (O(log n)). Exact when segment
+    // max timestamps do not decrease along the log (log-append time, or
+    // producers with ordered clocks); otherwise it finds *a* segment whose max
+    // timestamp reaches ts, not necessarily the first.
     auto max_of = [&](size_t i) -> Result<int64_t> {
       if (auto m = known_max(i)) return *m;
       SH_ASSIGN_OR_RETURN(auto meta, segment_meta(segs[i], deadline));
