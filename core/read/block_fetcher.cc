@@ -61,8 +61,8 @@ std::string BlockFetcher::block_id(const std::string& name, const std::string& e
   return fmt::format("{}#{}#{}", name, etag, position);
 }
 
-std::string BlockFetcher::disk_key(const Pattern& p, const Span& s) const {
-  return fmt::format("{}\x1f{}\x1f{}\x1f{}", p.name, p.etag, s.position, s.size);
+std::string BlockFetcher::disk_key(const std::string& name, const std::string& etag, const Span& s) {
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}", name, etag, s.position, s.size);
 }
 
 Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& name,
@@ -143,10 +143,7 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
     return Error(Errc::kTimeout, fmt::format("reading {}: deadline passed", name), true);
   }
   const Span span{entry.handle.position, entry.handle.size};
-  Pattern tmp;
-  tmp.name = name;
-  tmp.etag = meta.etag;
-  return read_through(store, key, meta.etag, disk_key(tmp, span), span.position, span.size,
+  return read_through(store, key, meta.etag, disk_key(name, meta.etag, span), span.position, span.size,
                       deadline);
 }
 
@@ -258,7 +255,7 @@ void BlockFetcher::run_prefetch(const Run& run, std::shared_ptr<std::promise<voi
     if (read.ok() && current && read->data.size() == length) {
       for (const Span& s : spans) {
         std::string bytes = read->data.substr(s.position - first, s.size);
-        if (disk_ != nullptr) to_disk.emplace_back(disk_key(it->second, s), bytes);
+        if (disk_ != nullptr) to_disk.emplace_back(disk_key(name, etag, s), bytes);
         buffer_[block_id(name, etag, s.position)] = Buffered{std::move(bytes), run.pattern};
       }
       metrics_.prefetched_bytes.Increment(static_cast<double>(length));

@@ -134,7 +134,8 @@ class BlockFetcher {
 
   static std::string pattern_id(const std::string& name, const std::string& etag);
   static std::string block_id(const std::string& name, const std::string& etag, uint64_t position);
-  std::string disk_key(const Pattern& p, const Span& s) const;
+  // Disk cache key of a block: bucket + key, ETag, position and size.
+  static std::string disk_key(const std::string& name, const std::string& etag, const Span& s);
 
   // REQUIRES: mu_ held. Updates the window for a demand fetch of `b` and queues
   // runs ahead of it. Returns the runs to submit (done outside the lock).

@@ -47,7 +47,6 @@ WaitResult wait_socket(int fd, short events, Deadline deadline) {
   }
 }
 
-Deadline earlier(Deadline a, Deadline b) { return a.at < b.at ? a : b; }
 
 }  // namespace
 
@@ -73,7 +72,7 @@ Error PgConnection::scrubbed(Errc code, std::string message, bool retryable) con
 Result<std::unique_ptr<PgConnection>> PgConnection::connect(const ConnectParams& params,
                                                             Deadline deadline) {
   const auto& settings = params.settings;
-  deadline = earlier(deadline, Deadline::after(Millis(std::max<int64_t>(params.connect_timeout_ms, 1))));
+  deadline = Deadline::earliest(deadline, Deadline::after(Millis(std::max<int64_t>(params.connect_timeout_ms, 1))));
 
   // Our settings ride in the startup packet: no extra round trip per
   // connection, nothing counted as a query.
