@@ -88,41 +88,9 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
       metrics_.hits.Increment();
     }
     if (prefetch_ != nullptr && options_.readahead_max_bytes > 0) {
-      const std::string id = pattern_id(name, meta.etag);
-      auto [it, created] = patterns_.try_emplace(id);
-      Pattern& p = it->second;
-      if (created) {
-        p.name = name;
-        p.key = key;
-        p.etag = meta.etag;
-        p.store = &store;
-        p.blocks.reserve(meta.index.size());
-        for (const auto& e : meta.index) p.blocks.push_back({e.handle.position, e.handle.size});
-        pattern_lru_.push_front(id);
-        p.lru = pattern_lru_.begin();
-        // The pattern belongs to the partition (the key's directory), not to one
-        // segment: a reader that finished the previous segment and starts this
-        // one at its first block keeps its window.
-        const std::string dir = name.substr(0, name.rfind('/') + 1);
-        if (auto c = carry_.find(dir); c != carry_.end() && block_index == 0 &&
-                                       now - c->second.at < options_.idle_timeout) {
-          p.window = c->second.window;
-          p.carried = true;
-        }
-        while (patterns_.size() > options_.max_patterns && !pattern_lru_.empty()) {
-          drop_pattern_locked(pattern_lru_.back(), true);
-        }
-      } else {
-        pattern_lru_.splice(pattern_lru_.begin(), pattern_lru_, p.lru);
-      }
-      p.last_used = now;
+      Pattern& p = pattern_locked(store, name, key, meta, block_index, now);
       runs = plan_locked(p, block_index);
-      if (p.window > 0 && p.last_demand + 2 >= p.blocks.size()) {
-        // At the end of this segment: the next one starts with this window.
-        const std::string dir = name.substr(0, name.rfind('/') + 1);
-        carry_[dir] = Carry{p.window, now};
-        if (carry_.size() > options_.max_patterns) carry_.erase(carry_.begin());
-      }
+      if (p.window > 0 && p.last_demand + 2 >= p.blocks.size()) carry_locked(p, now);
       promises = register_locked(p, runs);
     }
     metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
@@ -147,6 +115,124 @@ Result<std::string> BlockFetcher::fetch(ObjectStore& store, const std::string& n
                       deadline);
 }
 
+BlockFetcher::Pattern& BlockFetcher::pattern_locked(ObjectStore& store, const std::string& name,
+                                                    const std::string& key,
+                                                    const format::SegmentMeta& meta,
+                                                    size_t first_block, SteadyTime now) {
+  const std::string id = pattern_id(name, meta.etag);
+  auto [it, created] = patterns_.try_emplace(id);
+  Pattern& p = it->second;
+  if (created) {
+    p.name = name;
+    p.key = key;
+    p.etag = meta.etag;
+    p.store = &store;
+    p.blocks.reserve(meta.index.size());
+    for (const auto& e : meta.index) p.blocks.push_back({e.handle.position, e.handle.size});
+    pattern_lru_.push_front(id);
+    p.lru = pattern_lru_.begin();
+    // The pattern belongs to the partition (the key's directory), not to one
+    // segment: a reader that finished the previous segment and starts this
+    // one at its first block keeps its window.
+    const std::string dir = name.substr(0, name.rfind('/') + 1);
+    if (auto c = carry_.find(dir); c != carry_.end() && first_block == 0 && c->second.from != name &&
+                                   now - c->second.at < options_.idle_timeout) {
+      p.window = c->second.window;
+      p.carried = true;
+    }
+    while (patterns_.size() > options_.max_patterns && !pattern_lru_.empty()) {
+      if (pattern_lru_.back() == id) break;
+      drop_pattern_locked(pattern_lru_.back(), true);
+    }
+  } else {
+    pattern_lru_.splice(pattern_lru_.begin(), pattern_lru_, p.lru);
+  }
+  p.last_used = now;
+  return p;
+}
+
+void BlockFetcher::collapse_locked(Pattern& p) {
+  metrics_.collapses.Increment();
+  ++p.generation;
+  const std::string id = pattern_id(p.name, p.etag);
+  for (auto it = buffer_.begin(); it != buffer_.end();) {
+    if (it->second.pattern == id) {
+      metrics_.wasted_bytes.Increment(static_cast<double>(it->second.bytes.size()));
+      inflight_ -= it->second.bytes.size();
+      it = buffer_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void BlockFetcher::carry_locked(const Pattern& p, SteadyTime now) {
+  const std::string dir = p.name.substr(0, p.name.rfind('/') + 1);
+  Carry& c = carry_[dir];
+  if (c.from != p.name) c.started.clear();
+  c.window = p.window;
+  c.at = now;
+  c.from = p.name;
+  if (carry_.size() > options_.max_patterns) {
+    for (auto it = carry_.begin(); it != carry_.end(); ++it) {
+      if (it->first != dir) {
+        carry_.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void BlockFetcher::expect(ObjectStore& store, const std::string& name, const std::string& key,
+                          const format::SegmentMeta& meta, size_t first, size_t count,
+                          Deadline deadline) {
+  if (prefetch_ == nullptr || options_.readahead_max_bytes == 0 || first >= meta.index.size()) {
+    return;
+  }
+  Run run;
+  std::vector<std::shared_ptr<std::promise<void>>> promises;
+  {
+    std::lock_guard lock(mu_);
+    const SteadyTime now = std::chrono::steady_clock::now();
+    Pattern& p = pattern_locked(store, name, key, meta, first, now);
+    const bool sequential = p.carried || (p.last_demand != SIZE_MAX && first >= p.last_demand &&
+                                          first <= p.ahead_end);
+    size_t from = first;
+    if (sequential) {
+      from = std::max(first, p.ahead_end);  // read-ahead covers the blocks before
+    } else {
+      if (p.last_demand != SIZE_MAX) collapse_locked(p);
+      p.window = 0;
+      p.last_demand = SIZE_MAX;
+      p.ahead_end = first;
+      p.expected = first;
+    }
+    const size_t end = std::min(first + count, p.blocks.size());
+    // Skip what is buffered or in flight (another reader's demand run).
+    while (from < end && (buffer_.count(block_id(name, p.etag, p.blocks[from].position)) > 0 ||
+                          pending_.count(block_id(name, p.etag, p.blocks[from].position)) > 0)) {
+      ++from;
+    }
+    if (from >= end) return;
+    run = Run{pattern_id(name, p.etag), p.generation, from, 0, 0};
+    while (from + run.count < end) {
+      const uint64_t sz = p.blocks[from + run.count].size;
+      if (run.count > 0 && run.bytes + sz > options_.max_get_bytes) break;
+      run.bytes += sz;
+      ++run.count;
+    }
+    if (inflight_ + run.bytes > options_.max_inflight_bytes) return;
+    p.ahead_end = std::max(p.ahead_end, from + run.count);
+    inflight_ += run.bytes;
+    run.deadline = deadline;
+    std::vector<Run> runs{run};
+    promises = register_locked(p, runs);
+    run = std::move(runs.front());
+    metrics_.inflight_bytes.Set(static_cast<double>(inflight_));
+  }
+  run_prefetch(run, promises.front());
+}
+
 std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
   std::vector<Run> runs;
   if (b >= p.blocks.size() || b == p.last_demand) return runs;
@@ -160,26 +246,13 @@ std::vector<BlockFetcher::Run> BlockFetcher::plan_locked(Pattern& p, size_t b) {
     // One block ahead at first, then double while the pattern holds.
     p.window = std::min(std::max(p.window * 2, p.blocks[b].size), options_.readahead_max_bytes);
   } else {
-    if (p.last_demand != SIZE_MAX) {
-      // A random jump: what was planned for the old position is not wanted.
-      metrics_.collapses.Increment();
-      ++p.generation;
-      const std::string id = pattern_id(p.name, p.etag);
-      for (auto it = buffer_.begin(); it != buffer_.end();) {
-        if (it->second.pattern == id) {
-          metrics_.wasted_bytes.Increment(static_cast<double>(it->second.bytes.size()));
-          inflight_ -= it->second.bytes.size();
-          it = buffer_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    // A first or random read fetches only its own block: nothing is read ahead
-    // until the reader moves forward.
+    // A random jump: what was planned for the old position is not wanted
+    // (unless expect() prepared this very block, and collapsed already).
+    if (p.last_demand != SIZE_MAX && b != p.expected) collapse_locked(p);
     p.window = 0;
-    p.ahead_end = b + 1;
+    if (b != p.expected) p.ahead_end = b + 1;
   }
+  p.expected = SIZE_MAX;
   p.last_demand = b;
   p.ahead_end = std::max(p.ahead_end, b + 1);
   uint64_t ahead = 0;
@@ -196,9 +269,13 @@ std::vector<BlockFetcher::Run> BlockFetcher::fill_locked(Pattern& p, uint64_t ah
   while (ahead < p.window && p.ahead_end < p.blocks.size()) {
     Run r{id, p.generation, p.ahead_end, 0, 0};
     // Runs of about a quarter of the window (at most max_get_bytes): several
-    // GETs in flight, so one connection's bandwidth is not the ceiling.
-    const uint64_t run_cap = std::min(std::max(p.window / 4, p.blocks[p.ahead_end].size),
-                                      options_.max_get_bytes);
+    // GETs in flight, so one connection's bandwidth is not the ceiling. A run is
+    // never larger than what is already ahead of it: near the reader the runs
+    // are small and land first (one block, one, two, four ...), farther ones
+    // are large.
+    const uint64_t run_cap =
+        std::min({std::max(p.window / 4, p.blocks[p.ahead_end].size), options_.max_get_bytes,
+                  std::max(ahead, p.blocks[p.ahead_end].size)});
     while (p.ahead_end + r.count < p.blocks.size() && ahead + r.bytes < p.window) {
       const uint64_t sz = p.blocks[p.ahead_end + r.count].size;
       if (r.count > 0 && r.bytes + sz > run_cap) break;
@@ -210,6 +287,9 @@ std::vector<BlockFetcher::Run> BlockFetcher::fill_locked(Pattern& p, uint64_t ah
     inflight_ += r.bytes;
     ahead += r.bytes;
     runs.push_back(r);
+  }
+  if (p.window > 0 && p.ahead_end >= p.blocks.size()) {
+    carry_locked(p, std::chrono::steady_clock::now());
   }
   return runs;
 }
@@ -240,12 +320,16 @@ void BlockFetcher::run_prefetch(const Run& run, std::shared_ptr<std::promise<voi
                  p.blocks.begin() + static_cast<ptrdiff_t>(run.first + run.count));
   }
   ReadOptions ro;
-  ro.deadline = Deadline::after(kPrefetchTimeout);
+  ro.deadline = !run.deadline.is_never() ? run.deadline : Deadline::after(kPrefetchTimeout);
   if (!etag.empty()) ro.if_match_etag = etag;
   const uint64_t first = spans.front().position;
   const uint64_t length = spans.back().position + spans.back().size - first;
-  metrics_.gets.Increment();
-  auto read = store->get_range(key, first, length, ro);
+  Result<RangeRead> read = from_disk(name, etag, spans);
+  const bool on_disk = read.ok();
+  if (!on_disk) {
+    metrics_.gets.Increment();
+    read = store->get_range(key, first, length, ro);
+  }
   std::vector<std::pair<std::string, std::string>> to_disk;
   {
     std::lock_guard lock(mu_);
@@ -255,7 +339,7 @@ void BlockFetcher::run_prefetch(const Run& run, std::shared_ptr<std::promise<voi
     if (read.ok() && current && read->data.size() == length) {
       for (const Span& s : spans) {
         std::string bytes = read->data.substr(s.position - first, s.size);
-        if (disk_ != nullptr) to_disk.emplace_back(disk_key(name, etag, s), bytes);
+        if (disk_ != nullptr && !on_disk) to_disk.emplace_back(disk_key(name, etag, s), bytes);
         buffer_[block_id(name, etag, s.position)] = Buffered{std::move(bytes), run.pattern};
       }
       metrics_.prefetched_bytes.Increment(static_cast<double>(length));
@@ -269,6 +353,23 @@ void BlockFetcher::run_prefetch(const Run& run, std::shared_ptr<std::promise<voi
   }
   done->set_value();
   for (const auto& [dkey, bytes] : to_disk) (void)disk_->put(dkey, bytes);  // failures are counted there
+}
+
+Result<RangeRead> BlockFetcher::from_disk(const std::string& name, const std::string& etag,
+                                          const std::vector<Span>& spans) {
+  if (disk_ == nullptr) return Error(Errc::kNotFound, "no disk cache");
+  RangeRead out;
+  std::string bytes;
+  for (const Span& s : spans) {
+    if (s.position != spans.front().position + out.data.size()) {
+      return Error(Errc::kNotFound, "blocks not contiguous");
+    }
+    auto hit = disk_->get(disk_key(name, etag, s), &bytes);
+    if (!hit.ok() || !*hit || bytes.size() != s.size) return Error(Errc::kNotFound, "not on disk");
+    out.data += bytes;  // spans are consecutive blocks: no gaps
+  }
+  out.etag = etag;
+  return out;
 }
 
 Result<std::string> BlockFetcher::read_through(ObjectStore& store, const std::string& key,
@@ -314,17 +415,16 @@ void BlockFetcher::sweep_idle_locked(SteadyTime now) {
   }
 }
 
-bool BlockFetcher::wants_start(const std::string& name) const {
+bool BlockFetcher::wants_start(const std::string& name) {
   if (prefetch_ == nullptr || options_.readahead_max_bytes == 0) return false;
   std::lock_guard lock(mu_);
   const std::string dir = name.substr(0, name.rfind('/') + 1);
   auto c = carry_.find(dir);
-  if (c == carry_.end() || std::chrono::steady_clock::now() - c->second.at >= options_.idle_timeout) {
+  if (c == carry_.end() || c->second.from == name || c->second.started == name ||
+      std::chrono::steady_clock::now() - c->second.at >= options_.idle_timeout) {
     return false;
   }
-  for (const auto& [id, pat] : patterns_) {
-    if (pat.name == name) return false;
-  }
+  c->second.started = name;
   return true;
 }
 

@@ -14,14 +14,18 @@
 //     fetch of block b that follows the previous one (b is the next block, or one
 //     already prefetched) grows the window ahead of b: one block, then doubling up
 //     to `readahead_max_bytes`; any other block collapses it again;
+//   - a request that will read several blocks says so first (expect): those it
+//     lacks are read in one coalesced GET, not one round trip per block;
 //   - once less than half the window is left ahead of b, blocks are fetched until
 //     the window is covered again, consecutive blocks coalesced into ranged GETs
 //     of a quarter of the window (at most `max_get_bytes`), several in flight at
-//     once on the prefetch engine;
+//     once on the prefetch engine; a run is never larger than what is already
+//     ahead of it, so the runs next to the reader are small and land first;
 //   - prefetched bytes wait in a buffer bounded (with those in flight) by
 //     `max_inflight_bytes` over all objects; nothing is prefetched past it;
-//   - near the end of a segment, the next segment's footer and first blocks
-//     are fetched too (SegmentSource::prefetch_segment → start_ahead);
+//   - once read-ahead covers the end of a segment, the next segment's footer and
+//     first blocks are fetched too (SegmentSource::prefetch_segment → start_ahead);
+//   - read-ahead runs are served from the disk cache when all their blocks are there;
 //   - a collapse, or a pattern idle for `idle_timeout`, cancels what is queued
 //     and drops what it had buffered.
 // Every fetched block is also written to the disk cache (when there is one).
@@ -90,9 +94,19 @@ class BlockFetcher {
   Result<std::string> fetch(ObjectStore& store, const std::string& name, const std::string& key,
                             const format::SegmentMeta& meta, size_t block_index, Deadline deadline);
 
-  // Near the end of a segment: true when a sequential reader of the partition of
-  // `name` (its key's directory) is about to need it and it has no read-ahead yet.
-  bool wants_start(const std::string& name) const;
+  // A reader is about to need blocks [first, first + count) of the object (one
+  // request's worth): those not buffered or in flight are read now, on the
+  // calling thread, coalesced into one ranged GET (at most `max_get_bytes`), and
+  // buffered for the fetch() calls that follow. A jump elsewhere collapses the
+  // object's read-ahead first, as fetch() would. Errors are left to fetch().
+  // REQUIRES: first < meta.index.size(); `store` outlives the fetcher.
+  void expect(ObjectStore& store, const std::string& name, const std::string& key,
+              const format::SegmentMeta& meta, size_t first, size_t count, Deadline deadline);
+
+  // True (once per object and carried window) when the read-ahead of the
+  // partition of `name` (its key's directory) has covered the end of the
+  // previous segment: the reader will need `name` next and it has no read-ahead yet.
+  bool wants_start(const std::string& name);
   // Runs `task` on the prefetch engine (false if there is none or it is full).
   bool submit(std::function<void()> task);
   // Starts read-ahead at block 0 of the object with the window its partition's
@@ -124,6 +138,7 @@ class BlockFetcher {
     uint64_t window = 0;
     uint64_t generation = 0;  // bumped on collapse / idle: queued runs are dropped
     bool carried = false;     // window inherited from the partition's previous segment
+    size_t expected = SIZE_MAX;  // block an expect() prepared (its fetch does not collapse)
     SteadyTime last_used{};
     std::list<std::string>::iterator lru;
   };
@@ -146,6 +161,7 @@ class BlockFetcher {
     size_t count = 0;
     uint64_t bytes = 0;
     std::vector<std::string> block_ids;  // pending_ keys of its blocks
+    Deadline deadline{};                 // none: kPrefetchTimeout from its start
   };
   std::vector<Run> plan_locked(Pattern& p, size_t b);
   // REQUIRES: mu_ held. Marks the runs' blocks pending (a demand fetch waits for
@@ -159,7 +175,19 @@ class BlockFetcher {
   std::vector<Run> fill_locked(Pattern& p, uint64_t ahead);
   void drop_pattern_locked(const std::string& id, bool count_waste);
   void sweep_idle_locked(SteadyTime now);
+  // REQUIRES: mu_ held. The pattern of an object, created (with the window its
+  // partition carries, if `first_block` is 0) on first use.
+  Pattern& pattern_locked(ObjectStore& store, const std::string& name, const std::string& key,
+                          const format::SegmentMeta& meta, size_t first_block, SteadyTime now);
+  // REQUIRES: mu_ held. Drops what the pattern buffered and cancels its queued runs.
+  void collapse_locked(Pattern& p);
+  // REQUIRES: mu_ held. Read-ahead of `p` covers its last block: the partition's
+  // next segment starts with this window.
+  void carry_locked(const Pattern& p, SteadyTime now);
   void run_prefetch(const Run& run, std::shared_ptr<std::promise<void>> done);
+  // The run's bytes from the disk cache, if every block of it is there.
+  Result<RangeRead> from_disk(const std::string& name, const std::string& etag,
+                              const std::vector<Span>& spans);
   Result<std::string> read_through(ObjectStore& store, const std::string& key,
                                    const std::string& etag, const std::string& dkey, uint64_t position,
                                    uint64_t size, Deadline deadline);
@@ -175,6 +203,8 @@ class BlockFetcher {
   struct Carry {
     uint64_t window = 0;
     SteadyTime at{};
+    std::string from;     // the segment whose end was covered
+    std::string started;  // the segment wants_start() last said yes to
   };
   // Partition directory → window of a pattern that reached the end of its segment.
   std::unordered_map<std::string, Carry> carry_;

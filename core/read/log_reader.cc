@@ -21,6 +21,23 @@ Error out_of_range(uint64_t offset, const IndexSnapshot& s) {
                                                    s.log_start_offset, s.high_watermark));
 }
 
+// How many blocks from `first` a read starting at `offset` may consume with
+// `records` and `bytes` left: blocks until either budget is spent, counting
+// records from the index and bytes by stored size (at least 1).
+size_t blocks_wanted(const format::SegmentMeta& meta, size_t first, uint64_t offset,
+                     uint64_t records, uint64_t bytes) {
+  size_t n = 0;
+  uint64_t got_records = 0, got_bytes = 0;
+  for (size_t b = first; b < meta.index.size() && got_records < records && got_bytes < bytes; ++b) {
+    const format::IndexEntry& e = meta.index[b];
+    const uint64_t from = std::max(offset, e.first_offset);
+    got_records += e.last_offset >= from ? e.last_offset - from + 1 : 0;
+    got_bytes += e.handle.size;
+    ++n;
+  }
+  return std::max<size_t>(n, 1);
+}
+
 }  // namespace
 
 LogReader::LogReader(std::shared_ptr<MetadataStore> metadata, std::shared_ptr<ObjectStore> store,
@@ -265,10 +282,20 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
     const SegmentInfo& seg = snap->segments[s];
     // A segment whose footer the index lacks is read here, only when a read reaches it.
     SH_ASSIGN_OR_RETURN(auto meta, segment_meta(seg, req.deadline));
-    for (size_t b = meta->block_for_offset(offset); b < meta->index.size() && !done; ++b) {
+    const size_t first_block = meta->block_for_offset(offset);
+    // The blocks this request will want from this segment, read in one go when
+    // they are not cached (stored sizes bound raw ones from below: an estimate
+    // that errs towards reading ahead).
+    source_->will_read(seg.key, *meta, first_block,
+                       blocks_wanted(*meta, first_block, offset,
+                                     max_records - std::min<uint64_t>(out.records.size(), max_records),
+                                     req.max_bytes - std::min(out.bytes, req.max_bytes)),
+                       req.deadline, seg.bucket);
+    for (size_t b = first_block; b < meta->index.size() && !done; ++b) {
       SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, req.deadline, seg.bucket));
-      if (b + 2 >= meta->index.size() && s + 1 < snap->segments.size()) {
-        // Near the end of a segment: the next one's footer and first blocks.
+      if (s + 1 < snap->segments.size()) {
+        // Once read-ahead covers this segment's end: the next one's footer and
+        // first blocks (the fetcher says yes once per segment).
         source_->prefetch_segment(snap->segments[s + 1].key, snap->segments[s + 1].bucket);
       }
       bool used = false;

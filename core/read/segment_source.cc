@@ -186,6 +186,22 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
   return decoded;
 }
 
+void SegmentSource::will_read(const std::string& key, const format::SegmentMeta& meta,
+                              size_t first, size_t count, Deadline deadline,
+                              const std::string& bucket) {
+  if (!fetcher_ || count < 2 || first >= meta.index.size()) return;
+  const std::string name = cache_name(key, bucket);
+  const size_t end = std::min(first + count, meta.index.size());
+  // Cached blocks at the start need nothing (a warm reader pays two lookups).
+  for (size_t b = first; b < std::min(first + 2, end); ++b) {
+    if (!block_cache_.lookup(block_key(name, meta.etag, meta.index[b].handle.position))) {
+      auto store = store_for(bucket);
+      if (store.ok()) fetcher_->expect(**store, name, key, meta, b, end - b, deadline);
+      return;
+    }
+  }
+}
+
 void SegmentSource::prefetch_segment(const std::string& key, const std::string& bucket) {
   if (!fetcher_) return;
   const std::string name = cache_name(key, bucket);

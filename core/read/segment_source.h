@@ -64,6 +64,13 @@ class SegmentSource {
                                                             size_t block_index, Deadline deadline,
                                                             const std::string& bucket = {});
 
+  // A reader is about to read blocks [first, first + count) of the segment (one
+  // request's worth): with a block fetcher, the ones not cached are fetched in
+  // one coalesced read now, so the block() calls that follow do not wait one
+  // round trip each. No-op without a fetcher or when the first blocks are cached.
+  void will_read(const std::string& key, const format::SegmentMeta& meta, size_t first,
+                 size_t count, Deadline deadline, const std::string& bucket = {});
+
   // Stored block bytes come through `fetcher` (read-ahead, disk cache) instead of
   // a ranged read of our own. REQUIRES: called before the first block().
   void set_block_fetcher(std::shared_ptr<BlockFetcher> fetcher) { fetcher_ = std::move(fetcher); }

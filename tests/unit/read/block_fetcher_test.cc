@@ -4,10 +4,13 @@
 // real LocalObjectStore that counts what reaches it.
 #include "core/read/block_fetcher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
@@ -29,11 +32,17 @@ class CountingStore final : public ForwardingObjectStore {
                               const ReadOptions& opts) override {
     ++gets;
     bytes += length;
+    {
+      std::lock_guard lock(mu);
+      lengths.push_back(length);
+    }
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     return ForwardingObjectStore::get_range(key, offset, length, opts);
   }
   std::atomic<int> gets{0}, delay_ms{0};
   std::atomic<uint64_t> bytes{0};
+  std::mutex mu;
+  std::vector<uint64_t> lengths;  // of every GET, in order
 };
 
 class BlockFetcherTest : public ::testing::Test {
@@ -237,6 +246,124 @@ TEST_F(BlockFetcherTest, TheDiskCacheSurvivesARestartAndRefetchesADamagedFile) {
   }
   EXPECT_EQ(store_->gets.load(), gets_before + 1) << "exactly the damaged block is refetched";
   EXPECT_EQ((*disk)->stats().corruptions, 1u);
+}
+
+TEST_F(BlockFetcherTest, ARequestsBlocksAreReadInOneGetAndItsFetchesDoNotCollapse) {
+  exec::IoEngine engine({4, 64, "readahead"}, registry_);
+  BlockFetcherOptions o;
+  o.readahead_max_bytes = 4 * block_;
+  BlockFetcher f(o, nullptr, &engine, registry_);
+  // A first read that will want 10 blocks: one GET of the 10, on the caller's thread.
+  f.expect(*store_, key_, key_, meta_, 20, 10, Deadline::after(10s));
+  EXPECT_EQ(store_->gets.load(), 1);
+  uint64_t ten = 0;
+  for (size_t b = 20; b < 30; ++b) ten += meta_.index[b].handle.size;
+  EXPECT_EQ(store_->bytes.load(), ten);
+  for (size_t b = 20; b < 30; ++b) {
+    auto got = fetch(f, b);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(*got, expected(b)) << "block " << b;
+  }
+  settle(engine);
+  EXPECT_GT(f.window_bytes(key_, meta_.etag), 0u)
+      << "the prepared first block does not collapse the pattern it started";
+  uint64_t after = 0;
+  for (size_t b = 30; b < meta_.index.size() && b < 30 + 8; ++b) after += meta_.index[b].handle.size;
+  EXPECT_LE(store_->bytes.load(), ten + after) << "no block of the request was fetched twice";
+
+  // A jump elsewhere collapses what was read ahead, then reads the new request's blocks.
+  const int gets = store_->gets.load();
+  f.expect(*store_, key_, key_, meta_, 2, 3, Deadline::after(10s));
+  EXPECT_EQ(f.window_bytes(key_, meta_.etag), 0u);
+  EXPECT_EQ(store_->gets.load(), gets + 1);
+  for (size_t b = 2; b < 5; ++b) {
+    auto got = fetch(f, b);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(*got, expected(b)) << "block " << b;
+  }
+  settle(engine);
+}
+
+TEST_F(BlockFetcherTest, RunsNearTheReaderAreSmallAndFarOnesLarge) {
+  exec::IoEngine engine({4, 64, "readahead"}, registry_);
+  BlockFetcherOptions o;
+  o.readahead_max_bytes = 32 * block_;
+  o.max_get_bytes = 8 * block_;
+  BlockFetcher f(o, nullptr, &engine, registry_);
+  // A reader that carries a full window into a fresh segment: read-ahead of the
+  // whole window is planned at once, starting next to the reader.
+  const std::string next = "t/0/seg_00000000000000100000.bin";
+  auto bytes = store_->ForwardingObjectStore::get(key_, {});
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_TRUE(store_->put(next, bytes->data, {}).ok());
+  auto tail = store_->get_suffix(next, 1 << 20, {});
+  ASSERT_TRUE(tail.ok());
+  auto parsed = format::parse_tail(tail->data, tail->object_size, tail->etag, next);
+  ASSERT_TRUE(parsed.ok() && parsed->meta);
+  for (size_t b = 0; b < meta_.index.size(); ++b) ASSERT_TRUE(fetch(f, b).ok());
+  settle(engine);
+  ASSERT_GE(f.window_bytes(key_, meta_.etag), 16 * block_);
+  {
+    std::lock_guard lock(store_->mu);
+    store_->lengths.clear();
+  }
+  ASSERT_TRUE(f.wants_start(next));
+  f.start_ahead(*store_, next, next, *parsed->meta);
+  settle(engine);
+  std::vector<uint64_t> runs;
+  {
+    std::lock_guard lock(store_->mu);
+    runs = store_->lengths;
+  }
+  ASSERT_GE(runs.size(), 3u);
+  std::sort(runs.begin(), runs.end());
+  EXPECT_LE(runs.front(), parsed->meta->index[0].handle.size + 64)
+      << "the run next to the reader is one block: it lands first";
+  EXPECT_GE(runs.back(), 4 * block_) << "runs farther ahead are coalesced into large GETs";
+}
+
+TEST_F(BlockFetcherTest, WhenReadAheadCoversASegmentsEndTheNextSegmentIsWanted) {
+  exec::IoEngine engine({4, 64, "readahead"}, registry_);
+  BlockFetcherOptions o;
+  o.readahead_max_bytes = 1u << 20;  // more than the whole segment
+  BlockFetcher f(o, nullptr, &engine, registry_);
+  const std::string next = "t/0/seg_00000000000000100000.bin";
+  EXPECT_FALSE(f.wants_start(next)) << "no sequential reader yet";
+  size_t b = 0;
+  for (; b < meta_.index.size() && !f.wants_start(next); ++b) ASSERT_TRUE(fetch(f, b).ok());
+  EXPECT_LT(b + 4, meta_.index.size())
+      << "wanted as soon as read-ahead reaches the end, long before the reader does";
+  EXPECT_FALSE(f.wants_start(next)) << "said once";
+  EXPECT_FALSE(f.wants_start(key_)) << "never the segment being read";
+  settle(engine);
+}
+
+TEST_F(BlockFetcherTest, ReadAheadAfterARestartComesFromTheDiskCache) {
+  cache::DiskCacheMetrics dm(registry_);
+  cache::DiskCacheOptions dopts;
+  dopts.dir = (scratch_.path() / "cache").string();
+  exec::IoEngine engine({4, 64, "readahead"}, registry_);
+  BlockFetcherOptions o;
+  o.readahead_max_bytes = 16 * block_;
+  {
+    auto disk = cache::DiskCache::open(dopts, dm, system_clock());
+    ASSERT_TRUE(disk.ok()) << disk.error().to_string();
+    BlockFetcher f(o, disk->get(), &engine, registry_);
+    for (size_t b = 0; b < meta_.index.size(); ++b) ASSERT_TRUE(fetch(f, b).ok());
+    settle(engine);
+  }
+  const int gets_before = store_->gets.load();
+  auto disk = cache::DiskCache::open(dopts, dm, system_clock());
+  ASSERT_TRUE(disk.ok());
+  BlockFetcher f(o, disk->get(), &engine, registry_);
+  for (size_t b = 0; b < meta_.index.size(); ++b) {
+    auto got = fetch(f, b);
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(*got, expected(b)) << "block " << b;
+  }
+  settle(engine);
+  EXPECT_EQ(store_->gets.load(), gets_before)
+      << "a sequential re-read after a restart, read-ahead included, costs 0 GETs";
 }
 
 }  // namespace
