@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/format/coding.h"
 #include "core/format/crc32c.h"
@@ -188,9 +189,12 @@ Status DiskCache::scan() {
   };
   std::vector<Found> found;
   const auto reject = [this](const std::string& path) {
+    spdlog::warn("disk cache file {} failed its checks at open (header, size or name); removed",
+                 path);
     ::unlink(path.c_str());
     corruptions_.fetch_add(1, std::memory_order_relaxed);
     metrics_.corruptions.Increment();
+    metrics_.corrupt_reads.Increment();
   };
 
   for (auto sub = stdfs::directory_iterator(dir, ec); !ec && sub != stdfs::directory_iterator();
@@ -464,9 +468,13 @@ bool DiskCache::on_bad_entry(const Digest& d, uint64_t generation) {
   if (it == index_.end() || it->second.generation != generation) return false;
   // The file is small or already gone: removed under the lock so no later put is undone.
   remove_locked(it, nullptr);
-  ::unlink(path_of(d).c_str());
+  const std::string path = path_of(d);
+  ::unlink(path.c_str());
   corruptions_.fetch_add(1, std::memory_order_relaxed);
   metrics_.corruptions.Increment();
+  metrics_.corrupt_reads.Increment();
+  spdlog::warn("disk cache file {} failed its checks (size, header CRC, key or data CRC); removed",
+               path);
   return true;
 }
 

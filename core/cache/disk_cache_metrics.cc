@@ -27,6 +27,12 @@ DiskCacheMetrics::DiskCacheMetrics(prometheus::Registry& r)
                           "Disk cache files found corrupt, truncated or vanished, and removed")),
       skipped_puts(counter(r, "streamhouse_disk_cache_skipped_puts_total",
                            "Disk cache puts skipped for lack of space (trim rate-limited or entry too large)")),
+      corrupt_reads(prometheus::BuildCounter()
+                        .Name("streamhouse_corrupt_reads_total")
+                        .Help("Data read from the object store or a cache file that failed a CRC "
+                              "or format check")
+                        .Register(r)
+                        .Add({{"object_kind", "cache_file"}})),
       bytes(gauge(r, "streamhouse_disk_cache_bytes",
                   "On-disk bytes held by the disk cache (headers included)")),
       entries(gauge(r, "streamhouse_disk_cache_entries", "Entries held by the disk cache")) {}

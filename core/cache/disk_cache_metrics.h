@@ -22,6 +22,9 @@ struct DiskCacheMetrics {
   prometheus::Counter& evictions;      // streamhouse_disk_cache_evictions_total (entries trimmed)
   prometheus::Counter& corruptions;    // streamhouse_disk_cache_corruptions_total (bad/vanished files)
   prometheus::Counter& skipped_puts;   // streamhouse_disk_cache_skipped_puts_total (no space, rate-limited trim)
+  // streamhouse_corrupt_reads_total{object_kind="cache_file"}: the read path's
+  // corruption counter (core/read/read_metrics.h), for cache files that fail their checks.
+  prometheus::Counter& corrupt_reads;
   prometheus::Gauge& bytes;            // streamhouse_disk_cache_bytes (on-disk bytes, headers included)
   prometheus::Gauge& entries;          // streamhouse_disk_cache_entries
 };

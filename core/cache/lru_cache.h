@@ -7,6 +7,12 @@
 // eviction only drops the cache's own reference and never invalidates a value in use.
 // Pinned values still count against capacity only while the cache holds them.
 //
+// An entry larger than one shard's share (capacity >> shard_bits) but at most
+// half the capacity goes to the *large* area (its own mutex and LRU, used only
+// by such entries): the bytes it holds are taken from every shard's share, so
+// shards plus large area never hold more than the capacity. An entry larger
+// than half the capacity is not cached.
+//
 // Thread-safe. All operations are O(1) expected (plus evictions).
 #pragma once
 
@@ -27,13 +33,14 @@ template <class K, class V, class Hash = std::hash<K>>
 class LruCache {
  public:
   // REQUIRES: 0 <= shard_bits <= 16. Each shard gets capacity_bytes >> shard_bits
-  // bytes; an entry whose charge exceeds that is never cached.
+  // bytes, less its part of what the large area holds.
   explicit LruCache(size_t capacity_bytes, int shard_bits = 4)
       : capacity_(capacity_bytes),
         shard_bits_(shard_bits < 0 ? 0 : (shard_bits > 16 ? 16 : shard_bits)),
         shards_(size_t{1} << shard_bits_) {
     const size_t per_shard = capacity_ / shards_.size();
     for (auto& s : shards_) s.capacity = per_shard;
+    large_.capacity = shards_.size() > 1 ? capacity_ / 2 : 0;
   }
 
   LruCache(const LruCache&) = delete;
@@ -41,65 +48,61 @@ class LruCache {
 
   // The cached value or nullptr. A hit makes the entry the most recently used.
   std::shared_ptr<const V> lookup(const K& key) {
-    Shard& s = shard_for(key);
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(key);
-    if (it == s.map.end()) {
-      misses_.fetch_add(1, std::memory_order_relaxed);
-      return nullptr;
+    if (auto v = find_in(shard_for(key), key)) return v;
+    if (large_entries_.load(std::memory_order_acquire) > 0) {
+      if (auto v = find_in(large_, key)) return v;
     }
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    s.lru.splice(s.lru.begin(), s.lru, it->second);
-    return it->second->value;
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
   }
 
   // Inserts or replaces `key`. Evicts least recently used entries of the key's
-  // shard until the shard is within its capacity. If `charge` alone exceeds the
-  // shard capacity, the value is not cached (and any previous entry for `key`
-  // is removed so a stale value is never served).
+  // shard (or of the large area) until it is within its capacity. If `charge`
+  // exceeds what the cache can hold for one entry, the value is not cached (and
+  // any previous entry for `key` is removed so a stale value is never served).
   // REQUIRES: value != nullptr.
   void insert(const K& key, std::shared_ptr<const V> value, size_t charge) {
     if (value == nullptr) return;
     Shard& s = shard_for(key);
-    // Values released outside the lock: a value's destructor may be expensive.
+    // Values released outside the locks: a value's destructor may be expensive.
     std::vector<std::shared_ptr<const V>> dropped;
-    {
+    const bool large = charge > s.capacity && charge <= large_.capacity;
+    // The key lives in at most one place: drop it from the other one first.
+    if (large) {
+      remove_from(s, key, &dropped);
+    } else if (large_entries_.load(std::memory_order_acquire) > 0) {
+      remove_from(large_, key, &dropped);
+    }
+    if (!large) {
       std::lock_guard<std::mutex> lock(s.mu);
-      auto it = s.map.find(key);
-      if (it != s.map.end()) {
-        s.usage -= it->second->charge;
-        dropped.push_back(std::move(it->second->value));
-        s.lru.erase(it->second);
-        s.map.erase(it);
-      }
+      remove_locked(s, key, &dropped);
       if (charge > s.capacity) {
         rejected_.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-      s.lru.push_front(Entry{key, std::move(value), charge});
-      s.map.emplace(key, s.lru.begin());
-      s.usage += charge;
-      while (s.usage > s.capacity && !s.lru.empty()) {
-        Entry& victim = s.lru.back();
-        s.usage -= victim.charge;
-        dropped.push_back(std::move(victim.value));
-        s.map.erase(victim.key);
-        s.lru.pop_back();
-        evictions_.fetch_add(1, std::memory_order_relaxed);
-      }
+      add_locked(s, key, std::move(value), charge);
+      trim_locked(s, shard_limit(s), &dropped);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(large_.mu);
+      remove_locked(large_, key, &dropped);
+      add_locked(large_, key, std::move(value), charge);
+      trim_locked(large_, large_.capacity, &dropped);
+      large_entries_.store(large_.map.size(), std::memory_order_release);
+      large_usage_.store(large_.usage, std::memory_order_release);
+    }
+    // The large area grew: every shard gives up its part (one lock at a time).
+    for (Shard& other : shards_) {
+      std::lock_guard<std::mutex> lock(other.mu);
+      trim_locked(other, shard_limit(other), &dropped);
     }
   }
 
   void erase(const K& key) {
-    Shard& s = shard_for(key);
-    std::shared_ptr<const V> dropped;
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(key);
-    if (it == s.map.end()) return;
-    s.usage -= it->second->charge;
-    dropped = std::move(it->second->value);
-    s.lru.erase(it->second);
-    s.map.erase(it);
+    std::vector<std::shared_ptr<const V>> dropped;
+    remove_from(shard_for(key), key, &dropped);
+    if (large_entries_.load(std::memory_order_acquire) > 0) remove_from(large_, key, &dropped);
   }
 
   // Sum of the charges of cached entries.
@@ -109,7 +112,8 @@ class LruCache {
       std::lock_guard<std::mutex> lock(s.mu);
       total += s.usage;
     }
-    return total;
+    std::lock_guard<std::mutex> lock(large_.mu);
+    return total + large_.usage;
   }
   size_t capacity() const { return capacity_; }
   size_t entries() const {
@@ -118,25 +122,25 @@ class LruCache {
       std::lock_guard<std::mutex> lock(s.mu);
       total += s.map.size();
     }
-    return total;
+    std::lock_guard<std::mutex> lock(large_.mu);
+    return total + large_.map.size();
   }
+  // Entries held by the large area (charge above one shard's share).
+  size_t large_entries() const { return large_entries_.load(std::memory_order_acquire); }
   size_t num_shards() const { return shards_.size(); }
 
   void clear() {
-    for (auto& s : shards_) {
-      std::list<Entry> dropped;
-      std::lock_guard<std::mutex> lock(s.mu);
-      s.map.clear();
-      dropped.swap(s.lru);
-      s.usage = 0;
-    }
+    for (auto& s : shards_) clear_shard(s);
+    clear_shard(large_);
+    large_entries_.store(0, std::memory_order_release);
+    large_usage_.store(0, std::memory_order_release);
   }
 
   // Entries evicted to make room (not counting erase(), replacement or clear()).
   uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
   uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
-  // insert() calls whose charge exceeded a shard's capacity.
+  // insert() calls whose charge exceeded what the cache holds for one entry.
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
 
  private:
@@ -153,6 +157,69 @@ class LruCache {
     size_t capacity = 0;
   };
 
+  static void clear_shard(Shard& s) {
+    std::list<Entry> dropped;
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.map.clear();
+    dropped.swap(s.lru);
+    s.usage = 0;
+  }
+
+  std::shared_ptr<const V> find_in(Shard& s, const K& key) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return nullptr;
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    s.lru.splice(s.lru.begin(), s.lru, it->second);
+    return it->second->value;
+  }
+
+  // What shard `s` may hold now: its share less its part of the large area.
+  size_t shard_limit(const Shard& s) const {
+    const size_t n = shards_.size();
+    const size_t taken = (large_usage_.load(std::memory_order_acquire) + n - 1) / n;
+    return s.capacity > taken ? s.capacity - taken : 0;
+  }
+
+  void remove_locked(Shard& s, const K& key, std::vector<std::shared_ptr<const V>>* dropped) {
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return;
+    s.usage -= it->second->charge;
+    dropped->push_back(std::move(it->second->value));
+    s.lru.erase(it->second);
+    s.map.erase(it);
+  }
+
+  void remove_from(Shard& s, const K& key, std::vector<std::shared_ptr<const V>>* dropped) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    remove_locked(s, key, dropped);
+    if (&s == &large_) {
+      large_entries_.store(large_.map.size(), std::memory_order_release);
+      large_usage_.store(large_.usage, std::memory_order_release);
+    }
+  }
+
+  static void add_locked(Shard& s, const K& key, std::shared_ptr<const V> value, size_t charge) {
+    s.lru.push_front(Entry{key, std::move(value), charge});
+    s.map.emplace(key, s.lru.begin());
+    s.usage += charge;
+  }
+
+  // Evicts least recently used entries of `s` until it holds at most `limit`
+  // bytes, the most recently used entry excepted in the large area (it was
+  // just admitted for its size).
+  void trim_locked(Shard& s, size_t limit, std::vector<std::shared_ptr<const V>>* dropped) {
+    const size_t keep = &s == &large_ ? 1 : 0;
+    while (s.usage > limit && s.lru.size() > keep) {
+      Entry& victim = s.lru.back();
+      s.usage -= victim.charge;
+      dropped->push_back(std::move(victim.value));
+      s.map.erase(victim.key);
+      s.lru.pop_back();
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
   Shard& shard_for(const K& key) {
     if (shard_bits_ == 0) return shards_[0];
     // std::hash of integers is the identity: mix before taking the top bits.
@@ -168,6 +235,9 @@ class LruCache {
   const size_t capacity_;
   const int shard_bits_;
   std::vector<Shard> shards_;
+  Shard large_;  // entries above one shard's share, at most capacity / 2 bytes in all
+  std::atomic<size_t> large_entries_{0};
+  std::atomic<size_t> large_usage_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

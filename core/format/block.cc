@@ -286,6 +286,12 @@ Result<std::shared_ptr<const DecodedBlock>> decode_block(std::string_view stored
       if (stored_len > static_cast<uint32_t>(LZ4_COMPRESSBOUND(kMaxBlockBytes))) {
         return bad(fmt::format("stored length {} out of range", stored_len));
       }
+      // Checked before the raw buffer is allocated: a claimed raw length LZ4
+      // could not produce from this many bytes must not cost its size in memory.
+      if (raw_len > max_lz4_raw_bytes(stored_len)) {
+        return bad(fmt::format("raw length {} is more than LZ4 can expand {} stored bytes to",
+                               raw_len, stored_len));
+      }
       raw.resize(raw_len);
       const int n = LZ4_decompress_safe(stored.data(), raw.data(), static_cast<int>(stored_len),
                                         static_cast<int>(raw_len));

@@ -275,6 +275,21 @@ size_t SegmentMeta::memory_charge() const {
 
 // ---------------------------------------------------------------- tail
 
+std::string_view corrupt_part(std::string_view message, std::string_view object_name) {
+  if (message.size() < object_name.size() + 2 || message.substr(0, object_name.size()) != object_name ||
+      message.substr(object_name.size(), 2) != ": ") {
+    return "";
+  }
+  const std::string_view rest = message.substr(object_name.size() + 2);
+  for (std::string_view part : {"header", "block", "index", "footer"}) {
+    if (rest.substr(0, part.size()) == part && rest.size() > part.size() &&
+        rest[part.size()] == ' ') {
+      return part;
+    }
+  }
+  return "";
+}
+
 Result<TailParse> parse_tail(std::string_view tail, uint64_t object_size, std::string_view etag,
                              std::string_view object_name) {
   if (tail.size() > object_size) {

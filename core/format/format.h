@@ -25,8 +25,18 @@ namespace sh::format {
 
 inline constexpr char kMagic[4] = {'S', 'T', 'R', 'S'};
 inline constexpr uint16_t kVersion = 1;
-// Upper bound on a block's raw or stored length a reader accepts (sanity, not format).
-inline constexpr uint32_t kMaxBlockBytes = 256u << 20;
+// Upper bound on a block's raw or stored length: writers never produce a larger
+// block, readers refuse one before allocating anything (docs/segment-format.md).
+inline constexpr uint32_t kMaxBlockBytes = 64u << 20;
+// LZ4 cannot expand data more than 255 times (a match token adds at most 255
+// bytes per input byte), plus a few bytes of the last sequence: an LZ4 block of
+// `stored` bytes that claims more than max_lz4_raw_bytes(stored) raw bytes is
+// corrupt, and is refused before its raw buffer is allocated.
+inline constexpr uint64_t kLz4MaxExpansion = 255;
+inline constexpr uint64_t kLz4ExpansionSlack = 64;
+constexpr uint64_t max_lz4_raw_bytes(uint64_t stored_len) {
+  return kLz4MaxExpansion * stored_len + kLz4ExpansionSlack;
+}
 
 enum class Compression : uint16_t { kNone = 0, kLz4 = 1 };
 
@@ -124,6 +134,11 @@ struct TailParse {
   // Otherwise the suffix length needed to get footer + index in one more read.
   uint64_t need_suffix_bytes = 0;
 };
+
+// The part of a segment a kCorrupt message of this module names — "header",
+// "block", "index" or "footer" (the word after "<object_name>: ") — or "" when
+// the message names none of them.
+std::string_view corrupt_part(std::string_view message, std::string_view object_name);
 
 // Parses the last `tail.size()` bytes of an object of `object_size` bytes.
 // If the tail also reaches back to offset 0, the header is decoded and checked too.

@@ -20,6 +20,24 @@ Status fill_from_footer(const format::SegmentMeta& meta, SegmentInfo* info) {
   return ok_status();
 }
 
+Status check_footer_against_row(const format::SegmentMeta& meta, const SegmentInfo& info) {
+  uint64_t records = 0;
+  for (const format::IndexEntry& e : meta.index) records += e.record_count;
+  const bool base_differs = meta.footer.base_offset != info.base_offset;
+  const bool rest_differs = info.footer_known && (meta.footer.last_offset != info.last_offset ||
+                                                  records != info.record_count);
+  if (!base_differs && !rest_differs) return ok_status();
+  const std::string row =
+      info.footer_known
+          ? fmt::format("offsets {}..{}, {} records", info.base_offset, info.last_offset,
+                        info.record_count)
+          : fmt::format("base offset {}", info.base_offset);
+  return corrupt(fmt::format(
+      "{}: segment object disagrees with its metadata ({}): its footer holds offsets {}..{}, "
+      "{} records",
+      info.key, row, meta.footer.base_offset, meta.footer.last_offset, records));
+}
+
 SegmentMetaLoader::SegmentMetaLoader(std::shared_ptr<ObjectStore> store,
                                      SegmentMetaLoaderOptions opts)
     : store_(std::move(store)), opts_(std::move(opts)), cache_(opts_.cache_bytes) {
@@ -59,7 +77,14 @@ Result<SegmentMetaLoader::MetaPtr> SegmentMetaLoader::load(ObjectStore& store,
       return hit;
     }
     if (opts_.on_lookup) opts_.on_lookup(false);
-    SH_ASSIGN_OR_RETURN(MetaPtr m, read_meta(store, key, deadline));
+    auto read = read_meta(store, key, deadline);
+    if (!read.ok()) {
+      if (read.error().code() == Errc::kCorrupt && opts_.on_corrupt) {
+        opts_.on_corrupt(format::corrupt_part(read.error().message(), key), read.error());
+      }
+      return std::move(read).error();
+    }
+    MetaPtr m = std::move(read).value();
     cache_.insert(name, m, m->memory_charge());
     report_usage();
     return m;

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/cache/lru_cache.h"
 #include "core/cache/single_flight.h"
@@ -38,6 +39,14 @@ namespace sh {
 // offset is not info->base_offset.
 Status fill_from_footer(const format::SegmentMeta& meta, SegmentInfo* info);
 
+// Checks that the footer of the object agrees with the metadata row `info`
+// that names it: the same base offset and, when the row carries the footer
+// summary (footer_known: PostgreSQL rows, listed segments whose footer was
+// read), the same last offset and record count. Otherwise kCorrupt naming the
+// object key and the row's range — serving such an object would return records
+// beyond the high watermark or silently skip offsets.
+Status check_footer_against_row(const format::SegmentMeta& meta, const SegmentInfo& info);
+
 struct SegmentMetaLoaderOptions {
   size_t cache_bytes = 64u << 20;
   // First suffix read: footer + a typical index. At least kMinFooterReadBytes.
@@ -46,6 +55,9 @@ struct SegmentMetaLoaderOptions {
   // cache's usage after each change.
   std::function<void(bool hit)> on_lookup;
   std::function<void(size_t bytes, size_t entries)> on_usage;
+  // Called once per footer or index read from the store that fails a check
+  // (kCorrupt), with the part that failed ("footer", "index", "header").
+  std::function<void(std::string_view part, const Error& e)> on_corrupt;
 };
 
 class SegmentMetaLoader {

@@ -1,5 +1,7 @@
 #include "core/read/read_metrics.h"
 
+#include <spdlog/spdlog.h>
+
 namespace sh::read {
 
 ReadMetrics::ReadMetrics(prometheus::Registry& registry)
@@ -50,5 +52,33 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry, const std::string& ca
                   .Help("Entries held by the cache")
                   .Register(registry)
                   .Add({{"cache", cache}})) {}
+
+namespace {
+
+prometheus::Counter& corrupt_reads(prometheus::Registry& registry, const char* kind) {
+  return prometheus::BuildCounter()
+      .Name(std::string(kCorruptReadsMetric))
+      .Help("Data read from the object store or a cache file that failed a CRC or format check")
+      .Register(registry)
+      .Add({{"object_kind", kind}});
+}
+
+}  // namespace
+
+CorruptionMetrics::CorruptionMetrics(prometheus::Registry& registry)
+    : header(corrupt_reads(registry, "header")),
+      block(corrupt_reads(registry, "block")),
+      index(corrupt_reads(registry, "index")),
+      footer(corrupt_reads(registry, "footer")) {}
+
+void CorruptionMetrics::record(std::string_view kind, const Error& e) {
+  prometheus::Counter& c = kind == "header" ? header
+                           : kind == "block" ? block
+                           : kind == "index" ? index
+                                             : footer;
+  c.Increment();
+  spdlog::warn("corrupt {} read from the object store: {}", kind.empty() ? "footer" : kind,
+               e.message());
+}
 
 }  // namespace sh::read

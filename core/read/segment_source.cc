@@ -1,7 +1,10 @@
 #include "core/read/segment_source.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
+#include "core/format/coding.h"
 #include "core/read/block_fetcher.h"
 
 namespace sh::read {
@@ -10,6 +13,9 @@ namespace {
 // Block cache key: bucket + key (the cache name), the object's ETag and the
 // block's position, so a replaced object can never serve an old block — even
 // after its footer entry was evicted and `invalidate` could not find its blocks.
+// Charge of a compression_ entry besides its name: list node, map node, value.
+constexpr size_t kCompressionEntryOverhead = 96;
+
 std::string block_key(const std::string& name, const std::string& etag, uint64_t position) {
   return fmt::format("{}#{}#{}", name, etag, position);
 }
@@ -32,7 +38,11 @@ SegmentSource::SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOp
       opts_(opts),
       meta_metrics_(registry, "segment_footer"),
       block_metrics_(registry, "block"),
-      block_cache_(opts.block_cache_bytes) {
+      corruption_(registry),
+      budget_(opts.decode_budget ? opts.decode_budget
+                                 : std::make_shared<DecodeBudget>(opts.decode_budget_bytes)),
+      block_cache_(opts.block_cache_bytes),
+      compression_(opts.compression_cache_bytes, /*shard_bits=*/0) {
   SegmentMetaLoaderOptions lo;
   lo.cache_bytes = opts.meta_cache_bytes;
   lo.footer_read_bytes = opts.footer_read_bytes;
@@ -41,6 +51,7 @@ SegmentSource::SegmentSource(std::shared_ptr<ObjectStore> store, SegmentSourceOp
     meta_metrics_.bytes.Set(static_cast<double>(bytes));
     meta_metrics_.entries.Set(static_cast<double>(entries));
   };
+  lo.on_corrupt = [this](std::string_view part, const Error& e) { corruption_.record(part, e); };
   meta_loader_ = std::make_shared<SegmentMetaLoader>(store_, std::move(lo));
 }
 
@@ -73,31 +84,40 @@ Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::meta(const std
   return m;
 }
 
+Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::meta(const SegmentInfo& segment,
+                                                                       Deadline deadline) {
+  SH_ASSIGN_OR_RETURN(MetaPtr m, meta(segment.key, deadline, segment.bucket));
+  SH_RETURN_IF_ERROR(check_footer_against_row(*m, segment));
+  return m;
+}
+
 Result<format::Compression> SegmentSource::compression_of(ObjectStore& store,
                                                           const std::string& name,
                                                           const std::string& key,
                                                           const format::SegmentMeta& meta,
                                                           Deadline deadline) {
   if (meta.header) return meta.header->compression;
-  {
-    std::lock_guard lock(compression_mu_);
-    auto it = compression_.find(name);
-    if (it != compression_.end()) return it->second;
-  }
+  if (auto known = compression_.lookup(name)) return *known;
   ReadOptions ro;
   ro.deadline = deadline;
   if (!meta.etag.empty()) ro.if_match_etag = meta.etag;
   SH_ASSIGN_OR_RETURN(RangeRead head,
                       store.get_range(key, 0, format::SegmentHeader::kEncodedLength, ro));
-  SH_ASSIGN_OR_RETURN(format::SegmentHeader header,
-                      format::SegmentHeader::decode_from(head.data, key));
-  if (header.base_offset != meta.footer.base_offset) {
-    return Error(Errc::kCorrupt,
-                 fmt::format("{}: header base_offset {} disagrees with footer base_offset {}",
-                             key, header.base_offset, meta.footer.base_offset));
+  auto decoded = format::SegmentHeader::decode_from(head.data, key);
+  if (!decoded.ok()) {
+    if (decoded.error().code() == Errc::kCorrupt) corruption_.record("header", decoded.error());
+    return std::move(decoded).error();
   }
-  std::lock_guard lock(compression_mu_);
-  compression_[name] = header.compression;
+  const format::SegmentHeader header = *decoded;
+  if (header.base_offset != meta.footer.base_offset) {
+    Error e(Errc::kCorrupt,
+            fmt::format("{}: header at 8: base_offset {} disagrees with footer base_offset {}",
+                        key, header.base_offset, meta.footer.base_offset));
+    corruption_.record("header", e);
+    return e;
+  }
+  compression_.insert(name, std::make_shared<const format::Compression>(header.compression),
+                      name.size() + sizeof(format::Compression) + kCompressionEntryOverhead);
   return header.compression;
 }
 
@@ -151,8 +171,10 @@ Result<std::string> SegmentSource::fetch_block(ObjectStore& store, const std::st
   if (past_end) {
     // The footer placed this block inside the object; the store says it is not
     // there: the object is shorter than its own index (replaced or damaged).
-    return Error(Errc::kCorrupt, fmt::format("{}: block at {} is not inside the object: {}", name,
-                                             entry.handle.position, stored.error().message()));
+    Error e(Errc::kCorrupt, fmt::format("{}: block at {} is not inside the object: {}", name,
+                                        entry.handle.position, stored.error().message()));
+    corruption_.record("block", e);
+    return e;
   }
   return std::move(stored).error();
 }
@@ -168,11 +190,16 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
   const format::IndexEntry& entry = meta.index[block_index];
   std::optional<format::Compression> compression;
   if (meta.header) compression = meta.header->compression;
-  {
-    std::lock_guard lock(compression_mu_);
-    auto it = compression_.find(name);
-    if (it != compression_.end()) compression = it->second;
+  if (auto known = compression_.lookup(name)) compression = *known;
+  // The bytes this decode will hold: the stored block and its raw payload (the
+  // raw length the block claims, capped by what decode_block accepts).
+  uint64_t raw_len = 0;
+  if (stored.size() >= format::kBlockHeaderBytes) {
+    raw_len = std::min<uint64_t>(coding::decode_fixed32(stored.data() + 4),
+                                 format::kMaxBlockBytes);
   }
+  SH_ASSIGN_OR_RETURN(DecodeBudget::Units units,
+                      budget_->acquire(stored.size() + raw_len, deadline));
   auto decoded = format::decode_block(stored, entry, compression, name);
   if (!decoded.ok() && !compression && decoded.error().code() == Errc::kInvalidArgument) {
     // Equal stored and raw lengths: only the header can say whether it is LZ4.
@@ -181,7 +208,10 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
   }
   if (!decoded.ok() && decoded.error().code() == Errc::kInvalidArgument) {
     // Whatever decoding could not use came from the object: corruption, not a bad request.
-    return Error(Errc::kCorrupt, decoded.error().message());
+    decoded = Error(Errc::kCorrupt, decoded.error().message());
+  }
+  if (!decoded.ok() && decoded.error().code() == Errc::kCorrupt) {
+    corruption_.record("block", decoded.error());
   }
   return decoded;
 }
@@ -226,10 +256,7 @@ void SegmentSource::invalidate_name(const std::string& name) {
   }
   meta_loader_->invalidate(name);
   if (fetcher_) fetcher_->forget(name);
-  {
-    std::lock_guard lock(compression_mu_);
-    compression_.erase(name);
-  }
+  compression_.erase(name);
   update_gauges();
 }
 

@@ -11,15 +11,17 @@
 // The object's ETag is pinned by its footer: a block read of a replaced object
 // fails (kPreconditionFailed) and drops what was cached for it.
 // Keys come from metadata: a key the store refuses is kBadResponse naming it,
-// bytes that fail a check are kCorrupt naming the object — never kInvalidArgument.
+// bytes that fail a check are kCorrupt naming the object — never kInvalidArgument
+// — and count in streamhouse_corrupt_reads_total{object_kind} with a warning.
+// Block decodes in flight hold a DecodeBudget of bytes (stored + raw) taken
+// before the raw buffer is allocated; a decode that cannot get it before its
+// deadline fails with kResourceExhausted.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include <prometheus/registry.h>
 
@@ -28,6 +30,7 @@
 #include "core/format/segment.h"
 #include "core/metadata/metadata_store.h"
 #include "core/metadata/segment_meta_loader.h"
+#include "core/read/decode_budget.h"
 #include "core/read/read_metrics.h"
 #include "core/storage/object_store.h"
 
@@ -39,6 +42,13 @@ struct SegmentSourceOptions {
   size_t block_cache_bytes = 256u << 20;
   size_t meta_cache_bytes = 64u << 20;
   uint64_t footer_read_bytes = 64u << 10;  // first suffix read: footer + a typical index
+  // Bytes of block decodes in flight (stored + raw). A block larger than this
+  // decodes alone.
+  uint64_t decode_budget_bytes = 256u << 20;
+  // Shared with other sources when set (then decode_budget_bytes is ignored).
+  std::shared_ptr<DecodeBudget> decode_budget;
+  // Compression learned from separately read headers, by segment (LRU by bytes).
+  size_t compression_cache_bytes = 1u << 20;
 };
 
 
@@ -57,6 +67,12 @@ class SegmentSource {
   Result<std::shared_ptr<const format::SegmentMeta>> meta(const std::string& key,
                                                           Deadline deadline,
                                                           const std::string& bucket = {});
+
+  // Footer and index of the segment a metadata row names, checked against the
+  // row (check_footer_against_row): an object whose footer disagrees with its
+  // row is kCorrupt naming the key and the row's range.
+  Result<std::shared_ptr<const format::SegmentMeta>> meta(const SegmentInfo& segment,
+                                                          Deadline deadline);
 
   // Block `block_index` of the segment (REQUIRES: block_index < meta.index.size()).
   Result<std::shared_ptr<const format::DecodedBlock>> block(const std::string& key,
@@ -85,6 +101,9 @@ class SegmentSource {
   void invalidate(const std::string& key, const std::string& bucket = {});
 
   ObjectStore& store() { return *store_; }
+  DecodeBudget& decode_budget() { return *budget_; }
+  // Segments whose compression is remembered from a separately read header.
+  size_t compression_entries() const { return compression_.entries(); }
   // The footer loader (and cache) of this source, to share with ListingOptions::meta_loader.
   const std::shared_ptr<SegmentMetaLoader>& meta_loader() const { return meta_loader_; }
 
@@ -116,15 +135,16 @@ class SegmentSource {
   SegmentSourceOptions opts_;
   CacheMetrics meta_metrics_;
   CacheMetrics block_metrics_;
+  CorruptionMetrics corruption_;
+  std::shared_ptr<DecodeBudget> budget_;
   std::shared_ptr<SegmentMetaLoader> meta_loader_;
   std::shared_ptr<BlockFetcher> fetcher_;  // nullptr: ranged reads of our own
   cache::LruCache<std::string, format::DecodedBlock> block_cache_;
   cache::SingleFlight<std::string, BlockPtr> block_flight_;
 
   // Compression of segments whose header was read separately (rare: only when
-  // a block's lengths cannot tell).
-  std::mutex compression_mu_;
-  std::unordered_map<std::string, format::Compression> compression_;
+  // a block's lengths cannot tell), bounded by bytes and dropped with invalidate().
+  cache::LruCache<std::string, format::Compression> compression_;
 };
 
 }  // namespace sh::read

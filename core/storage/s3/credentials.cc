@@ -1,6 +1,8 @@
 #include "core/storage/s3/credentials.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <sstream>
 
@@ -372,26 +374,65 @@ CachingCredentials::CachingCredentials(std::unique_ptr<CredentialsProvider> prov
       on_refresh_(std::move(on_refresh)),
       refresh_before_ms_(refresh_before_ms) {}
 
+Result<Credentials> CachingCredentials::fetch_outside_lock(Deadline deadline) {
+  // No exception may leave with refreshing_ set: every later caller would wait on it.
+  try {
+    return provider_->fetch(deadline);
+  } catch (const std::exception& e) {
+    return Error(Errc::kInternal, fmt::format("credentials provider {} failed: {}",
+                                              provider_->name(), e.what()));
+  } catch (...) {
+    return Error(Errc::kInternal,
+                 fmt::format("credentials provider {} failed", provider_->name()));
+  }
+}
+
 Result<Credentials> CachingCredentials::get(Deadline deadline) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    const int64_t now = clock_->now_unix_ms();
+    if (cached_ &&
+        (!cached_->expiration_unix_ms || now < *cached_->expiration_unix_ms - refresh_before_ms_)) {
+      return *cached_;
+    }
+    const bool usable = cached_ && cached_->expiration_unix_ms && now < *cached_->expiration_unix_ms;
+    if (now < next_attempt_unix_ms_ && last_error_) {
+      if (usable) return *cached_;  // a refresh just failed: keep these for now
+      return *last_error_;
+    }
+    if (!refreshing_) break;
+    // Another caller is fetching: still-valid credentials serve meanwhile; without
+    // them, wait for its answer until our own deadline.
+    if (usable) return *cached_;
+    if (deadline.expired()) {
+      return Error(Errc::kTimeout,
+                   "S3 credentials: the refresh in progress did not finish before the deadline",
+                   /*retryable=*/true);
+    }
+    // Bounded waits: the deadline may run on a test clock the condition variable cannot see.
+    refreshed_.wait_for(lock, std::min<Millis>(deadline.remaining(), Millis(10)));
+  }
+  refreshing_ = true;
+  lock.unlock();
+  Result<Credentials> fresh = fetch_outside_lock(deadline);
+  lock.lock();
+  refreshing_ = false;
+  refreshed_.notify_all();
+
   const int64_t now = clock_->now_unix_ms();
-  if (cached_ && (!cached_->expiration_unix_ms || now < *cached_->expiration_unix_ms - refresh_before_ms_)) {
-    return *cached_;
-  }
   const bool usable = cached_ && cached_->expiration_unix_ms && now < *cached_->expiration_unix_ms;
-  if (now < next_attempt_unix_ms_ && last_error_) {
-    if (usable) return *cached_;  // a refresh just failed: keep these for now
-    return *last_error_;
-  }
-  auto fresh = provider_->fetch(deadline);
   if (!fresh.ok()) {
     next_attempt_unix_ms_ = now + kFailureCooldownMs;
     last_error_ = fresh.error();
+    // The provider's message may name its endpoint (IMDS, container): debug only.
+    spdlog::debug("S3 credentials lookup failed: {}", fresh.error().message());
     if (usable) {
-      spdlog::warn("S3 credentials refresh failed, keeping current ones until they expire: {}",
-                   fresh.error().message());
+      spdlog::warn("S3 credentials refresh failed ({}), keeping current ones until they expire",
+                   errc_name(fresh.error().code()));
       return *cached_;
     }
+    spdlog::warn("S3 credentials lookup from {} failed ({}); not asked again for {} ms",
+                 provider_->name(), errc_name(fresh.error().code()), kFailureCooldownMs);
     cached_.reset();
     return std::move(fresh).error();
   }
@@ -410,6 +451,18 @@ Result<Credentials> CachingCredentials::get(Deadline deadline) {
 
 void CachingCredentials::invalidate() {
   std::lock_guard<std::mutex> lock(mu_);
+  cached_.reset();
+  next_attempt_unix_ms_ = 0;
+  last_error_.reset();
+}
+
+void CachingCredentials::invalidate(const Credentials& rejected) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Concurrent operations rejected with the same old token refresh once, not once each.
+  if (cached_ && (cached_->access_key_id != rejected.access_key_id ||
+                  cached_->session_token != rejected.session_token)) {
+    return;
+  }
   cached_.reset();
   next_attempt_unix_ms_ = 0;
   last_error_.reset();

@@ -12,6 +12,7 @@
 // Nothing here logs or returns a secret in an error message.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -123,6 +124,9 @@ std::unique_ptr<CredentialsProvider> make_default_credentials_chain(
 // Thread-safe cache in front of a provider. Credentials with an expiration are
 // refreshed once less than `refresh_before_ms` remain; if that refresh fails
 // while the old ones are still valid, the old ones are kept.
+// One caller at a time fetches, outside the lock and within its own deadline;
+// meanwhile other callers get the still-valid credentials at once, or — when
+// there are none — wait for the fetch until their own deadline (kTimeout).
 class CachingCredentials {
  public:
   using OnRefresh = std::function<void(std::string_view provider)>;
@@ -130,15 +134,22 @@ class CachingCredentials {
                      OnRefresh on_refresh = {}, int64_t refresh_before_ms = 5 * 60 * 1000);
 
   Result<Credentials> get(Deadline deadline);
-  // Forgets the cached credentials (e.g. after an ExpiredToken answer).
+  // Forgets the cached credentials.
   void invalidate();
+  // Forgets the cached credentials if they are `rejected` (same key id and
+  // token), e.g. after an ExpiredToken answer to a request signed with them.
+  void invalidate(const Credentials& rejected);
 
  private:
+  Result<Credentials> fetch_outside_lock(Deadline deadline);
+
   std::unique_ptr<CredentialsProvider> provider_;
   std::shared_ptr<Clock> clock_;
   OnRefresh on_refresh_;
   int64_t refresh_before_ms_;
   std::mutex mu_;
+  std::condition_variable refreshed_;  // a fetch ended (refreshing_ cleared)
+  bool refreshing_ = false;            // guarded by mu_: one caller is fetching
   std::optional<Credentials> cached_;  // guarded by mu_
   // After a failed lookup, the next one waits this long: a host without
   // credentials must not ask IMDS (and wait for its timeout) on every operation.

@@ -34,11 +34,15 @@ bool is_retryable_s3_error(long http_status, std::string_view code) {
   return http_status >= 500 || http_status == 429;
 }
 
+bool is_expired_token_code(std::string_view code) {
+  return code == "ExpiredToken" || code == "ExpiredTokenException" || code == "InvalidToken" ||
+         code == "TokenRefreshRequired";
+}
+
 Error s3_error_to_error(const S3ErrorInfo& info, std::string_view what) {
-  // "<what>: HTTP <status>[ <Code>][ (<Message>)]"
+  // "<what>: HTTP <status>[ <Code>]"
   std::string msg = fmt::format("{}: HTTP {}", what, info.http_status);
   if (!info.code.empty()) fmt::format_to(std::back_inserter(msg), " {}", info.code);
-  if (!info.message.empty()) fmt::format_to(std::back_inserter(msg), " ({})", info.message);
   switch (info.http_status) {
     case 404:
       if (info.code == "NoSuchBucket") {

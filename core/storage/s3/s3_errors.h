@@ -25,7 +25,13 @@ S3ErrorInfo parse_s3_error(long http_status, std::string_view body);
 // never 403, 404, 412 or 416.
 bool is_retryable_s3_error(long http_status, std::string_view code);
 
-// Maps an error answer to sh::Error. `what` names the operation and object
+// S3 error codes that mean "the session token is expired or unknown": the
+// credentials are fetched again and the request re-signed once, whatever the
+// HTTP status (AWS sends 400 ExpiredToken; some servers 403).
+bool is_expired_token_code(std::string_view code);
+
+// Maps an error answer to sh::Error. The message is stable: `what`, the status
+// and the S3 code, never the server's free text (info.message). `what` names the operation and object
 // ("GET s3://bucket/key bytes=0-9") and starts the message.
 //   404 NoSuchKey/other   → kNotFound
 //   404 NoSuchBucket      → kUnavailable (not retryable: configuration)

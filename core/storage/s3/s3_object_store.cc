@@ -103,6 +103,18 @@ RangeRead to_range_read(TransportResponse&& resp, uint64_t object_size) {
   return out;
 }
 
+// What kind of transport failure `e` is, in words that name no endpoint and
+// carry no libcurl text (those go to the debug log).
+std::string_view transport_failure_class(const Error& e) {
+  switch (e.code()) {
+    case Errc::kTimeout: return "timed out";
+    case Errc::kBadResponse: return "bad response (body larger than expected)";
+    case Errc::kUnavailable:
+      return e.retryable() ? "connection failed" : "connection refused by the TLS or URL setup";
+    default: return "transport error";
+  }
+}
+
 bool valid_bucket_name(std::string_view b) {
   if (b.empty() || b.size() > 255) return false;
   for (char c : b) {
@@ -253,8 +265,12 @@ Result<TransportResponse> S3ObjectStore::execute(const Operation& op) {
     std::optional<Error> failure;
     auto creds = credentials_->get(op.deadline);
     if (!creds.ok()) {
-      Error e = std::move(creds).error();
-      e.prefix(fmt::format("{}: credentials", op.what));
+      // A provider's message may name its endpoint (IMDS, container): debug only.
+      spdlog::debug("{}: credentials: {}", op.what, creds.error().message());
+      Error e(creds.error().code(),
+              fmt::format("{}: no usable credentials ({})", op.what,
+                          errc_name(creds.error().code())),
+              creds.error().retryable());
       if (!e.retryable()) return e;
       failure = std::move(e);
     } else {
@@ -269,8 +285,12 @@ Result<TransportResponse> S3ObjectStore::execute(const Operation& op) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!resp.ok()) {
         metrics_->observe_request(op.name, "transport_error", secs);
-        Error e = std::move(resp).error();
-        e.prefix(op.what);
+        // The transport's message names the endpoint and carries libcurl's text:
+        // debug only. The error says which operation and object, and what kind of failure.
+        spdlog::debug("{}: {}", op.what, resp.error().message());
+        Error e(resp.error().code(),
+                fmt::format("{}: {}", op.what, transport_failure_class(resp.error())),
+                resp.error().retryable());
         if (!e.retryable()) return e;
         failure = std::move(e);
       } else {
@@ -297,13 +317,16 @@ Result<TransportResponse> S3ObjectStore::execute(const Operation& op) {
               continue;
             }
           }
-          if (resp->status == 403 && !credentials_renewed &&
-              (info.code == "ExpiredToken" || info.code == "InvalidToken" ||
-               info.code == "TokenRefreshRequired")) {
-            credentials_->invalidate();
+          if (!credentials_renewed && is_expired_token_code(info.code)) {
+            // AWS answers an expired session token with 400 ExpiredToken, others with
+            // 403: the code decides, whatever the status.
+            credentials_->invalidate(*creds);
             credentials_renewed = true;
             --attempt;
             continue;
+          }
+          if (!info.message.empty()) {
+            spdlog::debug("{}: HTTP {} {}: {}", op.what, info.http_status, info.code, info.message);
           }
           Error e = s3_error_to_error(info, op.what);
           if (!e.retryable()) return e;

@@ -45,7 +45,6 @@ TEST_P(FlipTest, EveryFlippedByteIsDetected) {
   auto good = read_segment(object, kName);
   ASSERT_TRUE(good.ok()) << good.error().to_string();
   ASSERT_GE(good->meta.index.size(), 4u) << "want a multi-block segment";
-  const auto start = std::chrono::steady_clock::now();
   std::map<std::string, int> flips_by_region;
   for (size_t pos = 0; pos < object.size(); ++pos) {
     for (unsigned char mask : {0x01, 0x80, 0xff}) {
@@ -64,8 +63,6 @@ TEST_P(FlipTest, EveryFlippedByteIsDetected) {
   for (const char* region : {"header", "block header", "block body", "index", "footer"}) {
     EXPECT_GT(flips_by_region[region], 0) << "no flips tried in " << region;
   }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(elapsed, std::chrono::seconds(30)) << object.size() << " bytes";
 }
 
 INSTANTIATE_TEST_SUITE_P(Compressions, FlipTest,

@@ -2,6 +2,7 @@
 // answers map to errors, length checks, clock-skew correction, metrics.
 #include "core/storage/s3/s3_object_store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -342,6 +343,121 @@ TEST(S3StoreRetries, ExpiredTokenRefetchesCredentialsOnce) {
   ASSERT_TRUE(h.store->get("k").ok());
   EXPECT_EQ(h.transport->seen.size(), 2u);
   EXPECT_EQ(h.metric("streamhouse_s3_credential_refreshes_total", {{"provider", "static"}}), 2);
+}
+
+TEST(S3StoreRetries, ExpiredTokenAnsweredWith400RefetchesCredentialsWhateverTheStatus) {
+  // AWS answers an expired session token with 400 ExpiredToken, not 403.
+  for (const char* code : {"ExpiredToken", "ExpiredTokenException", "InvalidToken",
+                           "TokenRefreshRequired"}) {
+    for (long status : {400L, 403L}) {
+      SCOPED_TRACE(fmt::format("HTTP {} {}", status, code));
+      Harness h([&](const SeenRequest&, int call) {
+        if (call == 1) return answer(status, error_xml(code));
+        return answer(200, "ok");
+      });
+      auto r = h.store->get("k");
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(h.transport->seen.size(), 2u) << "one re-signed attempt with fresh credentials";
+      EXPECT_EQ(h.metric("streamhouse_s3_credential_refreshes_total", {{"provider", "static"}}), 2)
+          << "the credentials were fetched again";
+    }
+  }
+}
+
+TEST(S3StoreRetries, ExpiredTokenIsRefreshedOnlyOnce) {
+  Harness h([](const SeenRequest&, int) { return answer(400, error_xml("ExpiredToken")); });
+  auto r = h.store->get("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(h.transport->seen.size(), 2u) << "no loop of refreshes";
+  EXPECT_NE(r.error().message().find("ExpiredToken"), std::string::npos) << r.error().message();
+}
+
+// What reaches a client (an error body) names the operation, bucket and key and
+// the kind of failure — never the endpoint, libcurl's text or the server's prose.
+void expect_no_internal_detail(const Error& e) {
+  const std::string& m = e.message();
+  EXPECT_EQ(m.find("http://"), std::string::npos) << m;
+  EXPECT_EQ(m.find("https://"), std::string::npos) << m;
+  EXPECT_EQ(m.find("127.0.0.1"), std::string::npos) << m;
+  EXPECT_EQ(m.find(":9"), std::string::npos) << m;
+  EXPECT_EQ(m.find("Operation timed out"), std::string::npos) << m;
+  EXPECT_EQ(m.find("Failed to connect"), std::string::npos) << m;
+  EXPECT_EQ(m.find("internal-host"), std::string::npos) << m;
+  EXPECT_NE(m.find("s3://bkt/pre/k"), std::string::npos) << "must name bucket and key: " << m;
+}
+
+TEST(S3StoreMessages, TransportFailuresNameTheObjectAndTheClassNotTheEndpoint) {
+  struct Case {
+    Error error;
+    Errc expect;
+    const char* words;
+  };
+  const std::vector<Case> cases = {
+      {Error(Errc::kTimeout,
+             "GET http://127.0.0.1:9: Operation timed out after 5000 milliseconds with 0 bytes "
+             "received",
+             true),
+       Errc::kTimeout, "timed out"},
+      {Error(Errc::kUnavailable,
+             "GET http://127.0.0.1:9: Failed to connect to 127.0.0.1 port 9: Connection refused",
+             true),
+       Errc::kUnavailable, "connection failed"},
+      {Error(Errc::kUnavailable, "GET http://127.0.0.1:9: SSL certificate problem", false),
+       Errc::kUnavailable, "connection refused by the TLS or URL setup"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.error.message());
+    Harness h([&](const SeenRequest&, int) -> Result<TransportResponse> { return c.error; });
+    for (int op = 0; op < 3; ++op) {
+      Error e = op == 0   ? h.store->get_range("k", 0, 10).error()
+                : op == 1 ? h.store->get_suffix("k", 10).error()
+                          : h.store->head("k").error();
+      EXPECT_EQ(e.code(), c.expect) << e.to_string();
+      expect_no_internal_detail(e);
+      EXPECT_NE(e.message().find(c.words), std::string::npos) << e.message();
+    }
+  }
+}
+
+TEST(S3StoreMessages, ServerErrorTextStaysOutOfTheMessage) {
+  Harness h([](const SeenRequest&, int) {
+    return answer(400,
+                  "<?xml version=\"1.0\"?><Error><Code>InvalidRequest</Code><Message>see "
+                  "http://internal-host:8080/admin</Message></Error>");
+  });
+  auto r = h.store->get("k");
+  ASSERT_FALSE(r.ok());
+  expect_no_internal_detail(r.error());
+  EXPECT_NE(r.error().message().find("HTTP 400 InvalidRequest"), std::string::npos)
+      << r.error().message();
+}
+
+TEST(S3StoreMessages, CredentialFailuresNameNoEndpoint) {
+  struct FailingProvider final : CredentialsProvider {
+    Result<Credentials> fetch(Deadline) override {
+      return Error(Errc::kUnavailable,
+                   "GET http://169.254.169.254/latest/api/token: Failed to connect", false);
+    }
+    std::string_view name() const override { return "imds"; }
+  };
+  auto transport = std::make_shared<FakeTransport>(
+      [](const SeenRequest&, int) -> Result<TransportResponse> { return answer(200, "ok"); });
+  S3Options opts;
+  opts.bucket = "bkt";
+  opts.prefix = "pre/";
+  opts.endpoint = "http://127.0.0.1:9";
+  S3Dependencies deps;
+  deps.transport = transport;
+  deps.credentials = std::make_unique<FailingProvider>();
+  deps.clock = std::make_shared<ManualClock>(kNow);
+  deps.sleep = [](int64_t) {};
+  auto store = S3ObjectStore::create(opts, std::move(deps));
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  auto r = (*store)->get("k");
+  ASSERT_FALSE(r.ok());
+  expect_no_internal_detail(r.error());
+  EXPECT_EQ(r.error().message().find("169.254"), std::string::npos) << r.error().message();
+  EXPECT_TRUE(transport->seen.empty()) << "nothing is sent without credentials";
 }
 
 TEST(S3StoreList, StripsPrefixDecodesKeysAndPassesContinuation) {
