@@ -181,6 +181,29 @@ JsonWriter& JsonWriter::string(std::string_view s) {
   return *this;
 }
 
+size_t json_string_size(std::string_view s) {
+  size_t n = s.size() + 2;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    switch (c) {
+      case '"': case '\\': case '\n': case '\r': case '\t': case '\b': case '\f': n += 1; break;
+      default: n += 5;  // \u00XX
+    }
+  }
+  return n;
+}
+
+size_t json_number_size(uint64_t v) {
+  char buf[24];
+  return static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+}
+
+size_t json_number_size(int64_t v) {
+  char buf[24];
+  return static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+}
+
 JsonWriter& JsonWriter::number(uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);

@@ -19,6 +19,16 @@ namespace sh::api {
 // REQUIRES: text::valid_utf8(s) (string contents are not re-checked for UTF-8).
 bool is_json_text(std::string_view s);
 
+// Exact sizes of what JsonWriter writes, without writing it (the records
+// response charges max_bytes with them).
+// Bytes of string(s), quotes included. REQUIRES: text::valid_utf8(s).
+size_t json_string_size(std::string_view s);
+// Bytes of base64(bytes), quotes included.
+inline size_t json_base64_size(size_t n) { return 2 + 4 * ((n + 2) / 3); }
+// Bytes of number(v).
+size_t json_number_size(uint64_t v);
+size_t json_number_size(int64_t v);
+
 class JsonWriter {
  public:
   explicit JsonWriter(std::string* out) : out_(out) {}

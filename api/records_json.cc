@@ -6,32 +6,56 @@
 namespace sh::api {
 namespace {
 
-// Writes `"<field>":<value>` for a key or value and returns the encoding used
-// ("" when no *_encoding field is needed).
+// How a key or value is written: the one decision both the writer and the
+// size calculation follow.
+enum class Shape { kNull, kBase64, kString, kRaw };
+struct Choice {
+  Shape shape;
+  std::string_view encoding;  // "" when no *_encoding field is needed
+};
+
+Choice choose(std::optional<std::string_view> v, RecordFormat fmt, bool allow_json) {
+  if (!v) return {Shape::kNull, ""};
+  if (fmt == RecordFormat::kBase64) return {Shape::kBase64, ""};
+  if (!text::valid_utf8(*v)) return {Shape::kBase64, "base64"};
+  if (allow_json && fmt == RecordFormat::kJson) {
+    if (is_json_text(*v)) return {Shape::kRaw, ""};
+    return {Shape::kString, "string"};
+  }
+  return {Shape::kString, ""};
+}
+
+// Writes a key or value and returns the encoding used.
 std::string_view write_bytes(JsonWriter& w, std::optional<std::string_view> v, RecordFormat fmt,
                              bool allow_json) {
-  if (!v) {
-    w.null();
-    return "";
+  const Choice c = choose(v, fmt, allow_json);
+  switch (c.shape) {
+    case Shape::kNull: w.null(); break;
+    case Shape::kBase64: w.base64(*v); break;
+    case Shape::kString: w.string(*v); break;
+    case Shape::kRaw: w.raw(*v); break;
   }
-  if (fmt == RecordFormat::kBase64) {
-    w.base64(*v);
-    return "";
+  return c.encoding;
+}
+
+// Bytes write_bytes writes, plus those of the `,"<field>_encoding":"..."` it calls for.
+uint64_t bytes_size(std::optional<std::string_view> v, RecordFormat fmt, bool allow_json,
+                    size_t encoding_field_name) {
+  const Choice c = choose(v, fmt, allow_json);
+  uint64_t n = 0;
+  switch (c.shape) {
+    case Shape::kNull: n = 4; break;
+    case Shape::kBase64: n = json_base64_size(v->size()); break;
+    case Shape::kString: n = json_string_size(*v); break;
+    case Shape::kRaw: n = v->size(); break;
   }
-  if (!text::valid_utf8(*v)) {
-    w.base64(*v);
-    return "base64";
-  }
-  if (allow_json && fmt == RecordFormat::kJson) {
-    if (is_json_text(*v)) {
-      w.raw(*v);
-      return "";
-    }
-    w.string(*v);
-    return "string";
-  }
-  w.string(*v);
-  return "";
+  // ,"key_encoding":"base64"
+  if (!c.encoding.empty()) n += 1 + (encoding_field_name + 2) + 1 + (c.encoding.size() + 2);
+  return n;
+}
+
+RecordFormat header_value_format(RecordFormat fmt) {
+  return fmt == RecordFormat::kJson ? RecordFormat::kString : fmt;
 }
 
 }  // namespace
@@ -51,7 +75,7 @@ void append_record_json(std::string* out, const RecordView& r, RecordFormat fmt)
     w.ch('{').key("key");
     std::string_view hk_enc = write_bytes(w, h.key, RecordFormat::kString, false);
     w.ch(',').key("value");
-    std::string_view hv_enc = write_bytes(w, h.value, fmt == RecordFormat::kJson ? RecordFormat::kString : fmt, false);
+    std::string_view hv_enc = write_bytes(w, h.value, header_value_format(fmt), false);
     if (!hk_enc.empty()) w.ch(',').key("key_encoding").string(hk_enc);
     if (!hv_enc.empty()) w.ch(',').key("value_encoding").string(hv_enc);
     w.ch('}');
@@ -62,11 +86,28 @@ void append_record_json(std::string* out, const RecordView& r, RecordFormat fmt)
   w.ch('}');
 }
 
+uint64_t encoded_record_size(const RecordView& r, RecordFormat fmt) {
+  constexpr size_t kKeyEnc = sizeof("key_encoding") - 1, kValueEnc = sizeof("value_encoding") - 1;
+  // {"offset":N,"timestamp":N,"key":K,"value":V,"headers":[...]}
+  uint64_t n = sizeof(R"({"offset":,"timestamp":,"key":,"value":,"headers":[]})") - 1;
+  n += json_number_size(r.offset) + json_number_size(r.timestamp);
+  n += bytes_size(r.key, fmt, false, kKeyEnc);
+  n += bytes_size(r.value, fmt, true, kValueEnc);
+  for (size_t i = 0; i < r.headers.size(); ++i) {
+    const HeaderView& h = r.headers[i];
+    // {"key":K,"value":V}
+    n += (i == 0 ? 0 : 1) + sizeof(R"({"key":,"value":})") - 1;
+    n += bytes_size(h.key, RecordFormat::kString, false, kKeyEnc);
+    n += bytes_size(h.value, header_value_format(fmt), false, kValueEnc);
+  }
+  return n;
+}
+
 std::string encode_records_response(std::string_view topic, int32_t partition,
                                     const read::ReadResult& result, RecordFormat fmt) {
   std::string out;
-  // Encoded size is close to the record bytes plus per-record framing.
-  out.reserve(256 + result.bytes + result.records.size() * 96);
+  // result.bytes counts the records' encoded bytes (LogReader charges encoded_record_size).
+  out.reserve(256 + result.bytes + result.records.size());
   JsonWriter w(&out);
   w.ch('{').key("topic").string(topic).ch(',').key("partition").number(partition);
   w.ch(',').key("records").ch('[');

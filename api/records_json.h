@@ -12,6 +12,7 @@
 // null stays null in every format.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,11 @@ enum class RecordFormat { kString, kBase64, kJson };
 
 // Appends one record object.
 void append_record_json(std::string* out, const RecordView& r, RecordFormat fmt);
+
+// Bytes append_record_json(out, r, fmt) appends, without encoding (exact; costs
+// one scan of the key, value and headers). The records route charges max_bytes
+// with it (ReadRequest::record_cost).
+uint64_t encoded_record_size(const RecordView& r, RecordFormat fmt);
 
 // The whole response body.
 std::string encode_records_response(std::string_view topic, int32_t partition,

@@ -80,6 +80,33 @@ std::shared_ptr<SegmentIndex> LogReader::index_of(std::string_view topic, int32_
   return idx;
 }
 
+Result<std::shared_ptr<SegmentIndex>> LogReader::known_index_of(std::string_view topic,
+                                                                int32_t partition) {
+  if (opts_.unknown_partition_ttl.count() > 0) {
+    const std::string key = index_key(topic, partition);
+    const SteadyTime now = clock_->now_steady();
+    std::lock_guard lock(unknown_mu_);
+    auto it = unknown_.find(key);
+    if (it != unknown_.end()) {
+      if (now < it->second.until) return it->second.error;
+      unknown_.erase(it);
+    }
+  }
+  return index_of(topic, partition);
+}
+
+void LogReader::remember_unknown(const std::string& key, const Error& e) {
+  if (opts_.unknown_partition_ttl.count() <= 0 || opts_.max_unknown_partitions == 0) return;
+  const SteadyTime now = clock_->now_steady();
+  std::lock_guard lock(unknown_mu_);
+  if (unknown_.size() >= opts_.max_unknown_partitions) {
+    std::erase_if(unknown_, [&](const auto& kv) { return kv.second.until <= now; });
+    // Still full of live entries (a scan of many names): start over rather than grow.
+    if (unknown_.size() >= opts_.max_unknown_partitions) unknown_.clear();
+  }
+  unknown_.insert_or_assign(key, Unknown{e, now + opts_.unknown_partition_ttl});
+}
+
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& idx,
                                                                 bool want_tail,
                                                                 Deadline deadline) {
@@ -100,8 +127,10 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
   const Errc code = refreshed.error().code();
   if (!snap) {
     if (code == Errc::kTopicNotFound || code == Errc::kPartitionNotFound) {
+      const std::string key = index_key(idx.topic(), idx.partition());
+      remember_unknown(key, refreshed.error());
       std::lock_guard lock(indexes_mu_);
-      indexes_.erase(index_key(idx.topic(), idx.partition()));
+      indexes_.erase(key);
       metrics_.indexed_partitions.Set(static_cast<double>(indexes_.size()));
     }
     return refreshed;
@@ -113,7 +142,8 @@ Result<std::shared_ptr<const IndexSnapshot>> LogReader::current(SegmentIndex& id
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::index(std::string_view topic,
                                                               int32_t partition,
                                                               Deadline deadline) {
-  return current(*index_of(topic, partition), false, deadline);
+  SH_ASSIGN_OR_RETURN(auto idx, known_index_of(topic, partition));
+  return current(*idx, false, deadline);
 }
 
 Result<std::vector<SegmentInfo>> LogReader::describe_segments(std::string_view topic,
@@ -131,12 +161,22 @@ Result<std::vector<SegmentInfo>> LogReader::describe_segments(std::string_view t
 Result<std::shared_ptr<const IndexSnapshot>> LogReader::refresh_now(std::string_view topic,
                                                                     int32_t partition,
                                                                     Deadline deadline) {
-  auto idx = index_of(topic, partition);
+  SH_ASSIGN_OR_RETURN(auto idx, known_index_of(topic, partition));
   bool queried = false;
   auto r = idx->refresh(*metadata_, *clock_, clock_->now_steady(), &queried, /*wait=*/true,
                         deadline);
   if (queried) metrics_.index_refreshes.Increment();
-  if (!r.ok()) metrics_.index_refresh_errors.Increment();
+  if (!r.ok()) {
+    metrics_.index_refresh_errors.Increment();
+    const Errc code = r.error().code();
+    if ((code == Errc::kTopicNotFound || code == Errc::kPartitionNotFound) && !idx->snapshot()) {
+      const std::string key = index_key(topic, partition);
+      remember_unknown(key, r.error());
+      std::lock_guard lock(indexes_mu_);
+      indexes_.erase(key);
+      metrics_.indexed_partitions.Set(static_cast<double>(indexes_.size()));
+    }
+  }
   return r;
 }
 
@@ -162,13 +202,9 @@ Result<PartitionInfo> LogReader::partition_info(std::string_view topic, int32_t 
 
 Result<std::shared_ptr<const format::SegmentMeta>> LogReader::segment_meta(const SegmentInfo& seg,
                                                                            Deadline deadline) {
-  SH_ASSIGN_OR_RETURN(auto meta, source_->meta(seg.key, deadline, seg.bucket));
-  if (meta->footer.base_offset != seg.base_offset) {
-    return Error(Errc::kCorrupt,
-                 fmt::format("{}: the metadata gives base offset {} but the footer says {}",
-                             seg.key, seg.base_offset, meta->footer.base_offset));
-  }
-  return meta;
+  // The footer must agree with the metadata row (base, last offset, record
+  // count), or the read is kCorrupt naming both: never records the row does not hold.
+  return source_->meta(seg, deadline);
 }
 
 Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t ts,
@@ -229,7 +265,7 @@ Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t
 
 Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
                                    const ReadRequest& req) {
-  auto idx = index_of(topic, partition);
+  SH_ASSIGN_OR_RETURN(auto idx, known_index_of(topic, partition));
   const bool explicit_offset = req.start.kind == StartPosition::Kind::kOffset;
   SH_ASSIGN_OR_RETURN(auto snap, current(*idx, false, req.deadline));
   // A read at or past the end may be looking for segments we have not seen yet.
@@ -242,8 +278,10 @@ Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
     // A segment the index names is gone. If retention moved the log start past it,
     // answer from the reloaded index (416 below the new start). A segment missing
     // from the middle of the log stays an error: never skip records silently.
-    metrics_.index_refreshes.Increment();
-    auto reloaded = idx->reload_after_missing_segment(*metadata_, *clock_, req.deadline);
+    bool queried = false;
+    auto reloaded = idx->reload_after_missing_segment(
+        *metadata_, *clock_, opts_.missing_segment_reload_interval, req.deadline, &queried);
+    if (queried) metrics_.index_refreshes.Increment();
     if (!reloaded.ok()) {
       metrics_.index_refresh_errors.Increment();
       return result;
@@ -277,11 +315,27 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
   out.log_start_offset = snap->log_start_offset;
   const uint32_t max_records = std::max<uint32_t>(req.max_records, 1);
 
+  const uint64_t hard_cap = std::max<uint64_t>(req.max_response_bytes, 1);
+  const uint64_t budget = std::min(req.max_bytes, hard_cap);
+  std::vector<HeaderView> scratch;
   bool done = false;
+  // A failure after records were gathered ends the result before it: what was
+  // read is returned, and the next read (from next_offset) meets the error.
+  auto stop_or_fail = [&](Error e) -> std::optional<Error> {
+    if (out.records.empty()) return e;
+    out.stopped_by = std::move(e);
+    done = true;
+    return std::nullopt;
+  };
   for (size_t s = snap->segment_for_offset(offset); s < snap->segments.size() && !done; ++s) {
     const SegmentInfo& seg = snap->segments[s];
     // A segment whose footer the index lacks is read here, only when a read reaches it.
-    SH_ASSIGN_OR_RETURN(auto meta, segment_meta(seg, req.deadline));
+    auto meta_or = segment_meta(seg, req.deadline);
+    if (!meta_or.ok()) {
+      if (auto e = stop_or_fail(std::move(meta_or).error())) return std::move(*e);
+      break;
+    }
+    const auto meta = std::move(*meta_or);
     const size_t first_block = meta->block_for_offset(offset);
     // The blocks this request will want from this segment, read in one go when
     // they are not cached (stored sizes bound raw ones from below: an estimate
@@ -292,7 +346,12 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
                                      req.max_bytes - std::min(out.bytes, req.max_bytes)),
                        req.deadline, seg.bucket);
     for (size_t b = first_block; b < meta->index.size() && !done; ++b) {
-      SH_ASSIGN_OR_RETURN(auto block, source_->block(seg.key, *meta, b, req.deadline, seg.bucket));
+      auto block_or = source_->block(seg.key, *meta, b, req.deadline, seg.bucket);
+      if (!block_or.ok()) {
+        if (auto e = stop_or_fail(std::move(block_or).error())) return std::move(*e);
+        break;
+      }
+      auto block = std::move(*block_or);
       if (s + 1 < snap->segments.size()) {
         // Once read-ahead covers this segment's end: the next one's footer and
         // first blocks (the fetcher says yes once per segment).
@@ -300,13 +359,22 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
       }
       bool used = false;
       for (uint32_t i = block->lower_bound(offset); i < block->record_count(); ++i) {
-        const uint64_t size = block->record_size(i);
-        if (!out.records.empty() && out.bytes + size > req.max_bytes) {
+        const uint64_t cost = req.record_cost ? req.record_cost(block->record(i, &scratch))
+                                              : block->record_size(i);
+        if (out.records.empty() && cost > hard_cap) {
+          return Error(Errc::kInvalidArgument,
+                       fmt::format("the record at offset {} ({}) takes {} bytes in this response "
+                                   "format, more than a response may hold ({} bytes); read on "
+                                   "from offset {}",
+                                   block->offset_at(i), seg.key, cost, hard_cap,
+                                   block->offset_at(i) + 1));
+        }
+        if (!out.records.empty() && out.bytes + cost > budget) {
           done = true;
           break;
         }
         out.records.push_back({block.get(), i});
-        out.bytes += size;
+        out.bytes += cost;
         offset = block->offset_at(i) + 1;
         used = true;
         if (out.records.size() >= max_records) {

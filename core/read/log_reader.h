@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,7 +42,16 @@ struct StartPosition {
 struct ReadRequest {
   StartPosition start;
   uint32_t max_records = 100;
-  uint64_t max_bytes = 1u << 20;  // encoded record bytes; at least one record is returned
+  // Budget of record cost (see record_cost). The first record is returned
+  // whatever it costs, as long as it fits max_response_bytes.
+  uint64_t max_bytes = 1u << 20;
+  // Hard cap of one response: records stop before the total would pass it. A
+  // first record costing more than it can never be served: kInvalidArgument
+  // naming its offset and the object (a later one ends the result before it).
+  uint64_t max_response_bytes = 64u << 20;
+  // What a record costs against the budgets — the bytes it adds to the
+  // response (api::encoded_record_size). nullptr: its raw size in the block.
+  std::function<uint64_t(const RecordView&)> record_cost;
   Deadline deadline;
 };
 
@@ -57,7 +68,11 @@ struct ReadResult {
   uint64_t next_offset = 0;   // offset to ask for next
   uint64_t high_watermark = 0;
   uint64_t log_start_offset = 0;
-  uint64_t bytes = 0;  // encoded bytes of the records returned
+  uint64_t bytes = 0;  // cost of the records returned (ReadRequest::record_cost)
+  // The read stopped early at next_offset because a segment or block failed
+  // (records before it are whole and correct); the next read from next_offset
+  // meets the error. Empty when the read was not cut short.
+  std::optional<Error> stopped_by;
 };
 
 struct LogReaderOptions {
@@ -67,6 +82,15 @@ struct LogReaderOptions {
   // Partitions whose segment index is kept in memory; past this, the least
   // recently used index is dropped (and reloaded on its next read).
   size_t max_indexed_partitions = 10000;
+  // A topic or partition the metadata store does not know is remembered as
+  // unknown this long (no query for it meanwhile), so reads of unknown names
+  // cost one lookup per interval, not one per request; a partition created
+  // meanwhile becomes readable within it. 0 = not remembered.
+  Millis unknown_partition_ttl{1000};
+  size_t max_unknown_partitions = 10000;  // remembered unknown (topic, partition)s
+  // After a read met a segment that vanished (retention), the partition's index
+  // is reloaded at most once per interval; reads meanwhile reuse that reload.
+  Millis missing_segment_reload_interval{1000};
 };
 
 
@@ -114,6 +138,9 @@ class LogReader {
 
  private:
   std::shared_ptr<SegmentIndex> index_of(std::string_view topic, int32_t partition);
+  // index_of, unless the partition is remembered as unknown: then its error.
+  Result<std::shared_ptr<SegmentIndex>> known_index_of(std::string_view topic, int32_t partition);
+  void remember_unknown(const std::string& key, const Error& e);
   Result<std::shared_ptr<const IndexSnapshot>> current(SegmentIndex& idx, bool want_tail,
                                                        Deadline deadline);
   Result<ReadResult> read_snapshot(const IndexSnapshot& snap, const ReadRequest& req);
@@ -134,6 +161,13 @@ class LogReader {
 
   std::mutex indexes_mu_;
   std::unordered_map<std::string, std::shared_ptr<SegmentIndex>> indexes_;
+
+  struct Unknown {
+    Error error;  // kTopicNotFound / kPartitionNotFound
+    SteadyTime until;
+  };
+  std::mutex unknown_mu_;
+  std::unordered_map<std::string, Unknown> unknown_;  // "topic/partition"
 };
 
 }  // namespace sh::read

@@ -52,11 +52,28 @@ Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::refresh(MetadataStore
 }
 
 Result<std::shared_ptr<const IndexSnapshot>> SegmentIndex::reload_after_missing_segment(
-    MetadataStore& metadata, const Clock& clock, Deadline deadline) {
+    MetadataStore& metadata, const Clock& clock, Millis min_interval, Deadline deadline,
+    bool* queried) {
+  if (queried) *queried = false;
+  const SteadyTime asked = clock.now_steady();
   std::lock_guard refresh_lock(refresh_mu_);
+  if (last_reload_) {
+    // One that started after we asked covers us (single-flight); a recent one
+    // is reused (at most one reload per interval).
+    const SteadyTime now = clock.now_steady();
+    if (last_reload_started_ >= asked || now - last_reload_ended_ < min_interval) {
+      return *last_reload_;
+    }
+  }
+  if (queried) *queried = true;
+  last_reload_started_ = clock.now_steady();
   auto current = snapshot();
-  SH_ASSIGN_OR_RETURN(auto next, load_locked(metadata, clock, nullptr, deadline));
-  if (!current || next->log_start_offset > current->log_start_offset) publish(next);
+  auto next = load_locked(metadata, clock, nullptr, deadline);
+  if (next.ok() && (!current || (*next)->log_start_offset > current->log_start_offset)) {
+    publish(*next);
+  }
+  last_reload_ended_ = clock.now_steady();
+  last_reload_ = next;
   return next;
 }
 

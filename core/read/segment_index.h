@@ -78,10 +78,14 @@ class SegmentIndex {
   // After a segment the index named vanished: loads everything again and
   // publishes it only if the log start moved (retention). A segment missing from
   // the middle is not a reason to forget it: the current snapshot stays.
-  // Returns the freshly loaded snapshot either way.
-  Result<std::shared_ptr<const IndexSnapshot>> reload_after_missing_segment(MetadataStore& metadata,
-                                                                           const Clock& clock,
-                                                                           Deadline deadline = {});
+  // Returns the freshly loaded snapshot (or the load's error) either way.
+  // Throttled (retention deletes many segments at once, and every read that
+  // meets one would reload): concurrent callers share one reload, and a reload
+  // that ended less than `min_interval` ago is reused as it is. *queried
+  // (optional) says whether this call asked the metadata store.
+  Result<std::shared_ptr<const IndexSnapshot>> reload_after_missing_segment(
+      MetadataStore& metadata, const Clock& clock, Millis min_interval = Millis(0),
+      Deadline deadline = {}, bool* queried = nullptr);
 
  private:
   // REQUIRES: refresh_mu_ held. `base` = snapshot to extend incrementally, or nullptr
@@ -97,6 +101,11 @@ class SegmentIndex {
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const IndexSnapshot> snapshot_;
   std::mutex refresh_mu_;  // one refresh at a time
+  // The last reload_after_missing_segment (guarded by refresh_mu_): when it
+  // started and ended, and its result.
+  SteadyTime last_reload_started_{};
+  SteadyTime last_reload_ended_{};
+  std::optional<Result<std::shared_ptr<const IndexSnapshot>>> last_reload_;
   std::atomic<int64_t> last_used_ms_{0};
 };
 

@@ -1,6 +1,7 @@
 #include "core/read/watermark_notifier.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace sh::read {
 
@@ -20,6 +21,9 @@ WatermarkNotifier::WatermarkNotifier(std::shared_ptr<LogReader> reader,
                  .Register(registry)
                  .Add({})) {
   poller_ = std::thread([this] { run(); });
+  for (unsigned i = 0; i < std::max(1u, opts_.refresh_threads); ++i) {
+    refreshers_.emplace_back([this] { refresh_loop(); });
+  }
   for (unsigned i = 0; i < std::max(1u, opts_.completion_threads); ++i) {
     completion_.emplace_back([this] { completion_loop(); });
   }
@@ -34,9 +38,15 @@ size_t WatermarkNotifier::waiters() const {
 
 void WatermarkNotifier::wait(const std::string& topic, int32_t partition, uint64_t offset,
                              SteadyTime deadline, Callback cb) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (stopping_) {
-    post(std::move(cb), Wake::kShutdown);
+    lock.unlock();
+    // The completion threads are gone (or going): answer here, under no lock.
+    try {
+      cb(Wake::kShutdown);
+    } catch (...) {
+      // A callback must answer its client itself; nothing more to do here.
+    }
     return;
   }
   std::string key = topic + "/" + std::to_string(partition);
@@ -81,7 +91,7 @@ void WatermarkNotifier::run() {
   while (!stopping_) {
     const SteadyTime now = std::chrono::steady_clock::now();
     SteadyTime next_event = SteadyTime::max();
-    std::vector<std::pair<std::string, std::pair<std::string, int32_t>>> due;
+    bool queued = false;
     for (auto& [key, w] : watches_) {
       auto& ws = w.waiters;
       for (auto it = ws.begin(); it != ws.end();) {
@@ -94,46 +104,69 @@ void WatermarkNotifier::run() {
           ++it;
         }
       }
-      if (ws.empty()) continue;
+      if (ws.empty() || w.refreshing) continue;  // a running refresh reports back itself
       if (w.next_poll <= now) {
-        due.push_back({key, {w.topic, w.partition}});
+        w.refreshing = true;
+        refresh_queue_.push_back(key);
+        queued = true;
         w.next_poll = now + opts_.poll_interval;
       }
       next_event = std::min(next_event, w.next_poll);
     }
-    std::erase_if(watches_, [](const auto& kv) { return kv.second.waiters.empty(); });
+    std::erase_if(watches_, [](const auto& kv) {
+      return kv.second.waiters.empty() && !kv.second.refreshing;
+    });
     waiters_gauge_.Set(static_cast<double>(waiter_count_));
+    if (queued) refresh_cv_.notify_all();
 
-    if (!due.empty()) {
-      lock.unlock();
-      std::vector<std::pair<std::string, uint64_t>> marks;
-      for (const auto& [key, tp] : due) {
-        polls_.Increment();
-        auto snap = reader_->refresh_now(tp.first, tp.second);
-        if (snap.ok()) marks.emplace_back(key, (*snap)->high_watermark);
-      }
-      lock.lock();
-      for (const auto& [key, hwm] : marks) {
-        auto wit = watches_.find(key);
-        if (wit == watches_.end()) continue;
-        auto& ws = wit->second.waiters;
-        for (auto it = ws.begin(); it != ws.end();) {
-          if (hwm > it->offset) {
-            post(std::move(it->cb), Wake::kData);
-            it = ws.erase(it);
-            --waiter_count_;
-          } else {
-            ++it;
-          }
-        }
-      }
-      continue;  // recompute the next event with fresh state
-    }
     if (next_event == SteadyTime::max()) {
       cv_.wait(lock);
     } else {
       cv_.wait_until(lock, next_event);
     }
+  }
+}
+
+void WatermarkNotifier::refresh_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    refresh_cv_.wait(lock, [&] { return stopping_ || !refresh_queue_.empty(); });
+    if (stopping_) return;
+    const std::string key = std::move(refresh_queue_.front());
+    refresh_queue_.pop_front();
+    auto wit = watches_.find(key);
+    if (wit == watches_.end()) continue;
+    const std::string topic = wit->second.topic;
+    const int32_t partition = wit->second.partition;
+    lock.unlock();
+    polls_.Increment();
+    std::optional<uint64_t> hwm;
+    try {
+      auto snap = reader_->refresh_now(topic, partition, Deadline::after(opts_.refresh_timeout));
+      if (snap.ok()) hwm = (*snap)->high_watermark;
+    } catch (...) {
+      // A failed refresh is retried at the next poll; waiters still expire on time.
+    }
+    lock.lock();
+    wit = watches_.find(key);
+    if (wit == watches_.end()) continue;  // shut down meanwhile
+    Watch& w = wit->second;
+    w.refreshing = false;
+    if (hwm) {
+      auto& ws = w.waiters;
+      for (auto it = ws.begin(); it != ws.end();) {
+        if (*hwm > it->offset) {
+          post(std::move(it->cb), Wake::kData);
+          it = ws.erase(it);
+          --waiter_count_;
+        } else {
+          ++it;
+        }
+      }
+      waiters_gauge_.Set(static_cast<double>(waiter_count_));
+    }
+    if (w.waiters.empty()) watches_.erase(wit);
+    cv_.notify_one();  // the timer recomputes its next event
   }
 }
 
@@ -148,9 +181,14 @@ void WatermarkNotifier::shutdown() {
     watches_.clear();
     waiter_count_ = 0;
     waiters_gauge_.Set(0);
+    refresh_queue_.clear();
     cv_.notify_all();
+    refresh_cv_.notify_all();
   }
   if (poller_.joinable()) poller_.join();
+  for (auto& t : refreshers_) {
+    if (t.joinable()) t.join();
+  }
   {
     std::lock_guard lock(done_mu_);
     done_stopping_ = true;

@@ -1,10 +1,16 @@
 // WatermarkNotifier: wakes long-poll waiters when a partition's high watermark
 // moves past the offset they wait at, or when their deadline passes.
 //
-// One watcher per partition that has waiters; it refreshes that partition's
+// One watch per partition that has waiters; it refreshes that partition's
 // index at most once per poll interval, however many clients wait on it, and
 // stops polling when nobody waits. Callbacks run on a small completion pool,
 // never on the caller's thread and never under the notifier's lock.
+//
+// Threads: a timer thread expires waiters at their deadlines and schedules
+// refreshes; it never refreshes itself, so a slow metadata store delays no
+// waiter's timeout. Refreshes run on `refresh_threads` threads (at most one in
+// flight per partition; a partition whose refresh is still running is not
+// queued again), each bounded by `refresh_timeout`.
 #pragma once
 
 #include <chrono>
@@ -30,6 +36,8 @@ namespace sh::read {
 struct WatermarkNotifierOptions {
   Millis poll_interval{500};
   unsigned completion_threads = 2;
+  unsigned refresh_threads = 4;  // partitions refreshed at the same time
+  Millis refresh_timeout{5000};  // deadline of one refresh's metadata calls
 };
 
 class WatermarkNotifier {
@@ -44,11 +52,13 @@ class WatermarkNotifier {
 
   // Calls `cb` once: kData when the high watermark of (topic, partition) is
   // greater than `offset`, kDeadline when `deadline` passes first, kShutdown on
-  // shutdown(). Never calls back from inside wait().
+  // shutdown(). Never calls back from inside wait(), except after shutdown():
+  // then at once, with kShutdown, on the caller's thread.
   void wait(const std::string& topic, int32_t partition, uint64_t offset, SteadyTime deadline,
             Callback cb);
 
-  // Calls every pending waiter with kShutdown and stops the threads.
+  // Calls every pending waiter with kShutdown and stops the threads (waits for
+  // refreshes in flight, each bounded by refresh_timeout).
   void shutdown();
 
   size_t waiters() const;
@@ -64,9 +74,11 @@ class WatermarkNotifier {
     int32_t partition;
     std::vector<Waiter> waiters;
     SteadyTime next_poll{};
+    bool refreshing = false;  // queued or running on a refresh thread
   };
 
   void run();
+  void refresh_loop();
   void post(Callback cb, Wake why);
   void completion_loop();
 
@@ -81,6 +93,9 @@ class WatermarkNotifier {
   size_t waiter_count_ = 0;
   bool stopping_ = false;
   std::thread poller_;
+  std::condition_variable refresh_cv_;     // with mu_
+  std::deque<std::string> refresh_queue_;  // keys of watches to refresh
+  std::vector<std::thread> refreshers_;
 
   std::mutex done_mu_;
   std::condition_variable done_cv_;

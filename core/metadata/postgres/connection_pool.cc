@@ -112,7 +112,7 @@ Result<ConnectionPool::Lease> ConnectionPool::acquire(Deadline caller) {
         return std::move(conn).error();
       }
       if (metrics_ != nullptr) metrics_->connects_ok->Increment();
-      if (last_connect_error_) spdlog::info("reconnected to PostgreSQL at {}", target());
+      if (last_connect_error_) spdlog::info("reconnected to PostgreSQL");
       last_connect_error_.reset();
       backoff_ms_ = std::max<int64_t>(options_.backoff_initial_ms, 1);
       return Lease(this, std::move(conn).value(), /*reused=*/false);

@@ -3,10 +3,12 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <fmt/format.h>
 
@@ -121,7 +123,8 @@ FROM jsonb_to_recordset($2::jsonb) AS o (topic text, partition_id int, committed
                                         metadata text)
 ON CONFLICT (group_id, topic, partition_id) DO UPDATE
 SET committed_offset = excluded.committed_offset, metadata = excluded.metadata,
-    committed_at = excluded.committed_at)sql"};
+    committed_at = excluded.committed_at
+RETURNING topic, partition_id, (extract(epoch FROM committed_at) * 1000)::bigint)sql"};
 
 constexpr Statement kPing{12, "sh_ping", "SELECT 1"};
 
@@ -435,8 +438,9 @@ Result<T> PostgresMetadataStore::run(int kind_index, Deadline deadline, Fn&& fn)
     }();
     if (lost) pool_->drop_idle();
     if (retry) {
-      spdlog::info("PostgreSQL connection to {} was lost while idle; retrying {} on a new one",
-                   target_, query_kind_name(kind));
+      // Info level: no server address (describe() has it, for debug output).
+      spdlog::info("PostgreSQL connection was lost while idle; retrying {} on a new one",
+                   query_kind_name(kind));
       continue;
     }
     if (!r.ok()) {
@@ -576,6 +580,40 @@ Result<std::vector<std::string>> PostgresMetadataStore::list_groups(Deadline dea
 Result<std::vector<CommittedOffset>> PostgresMetadataStore::get_group_offsets(std::string_view group,
                                                                              Deadline deadline) {
   SH_RETURN_IF_ERROR(check_text(group, "group"));
+  const std::string g(group);
+  auto not_found = [&] { return Error(Errc::kGroupNotFound, "unknown consumer group " + g); };
+  const bool cached = opts_.group_offsets_ttl_ms > 0 && opts_.max_cached_groups > 0;
+  uint64_t generation = 0;
+  if (cached) {
+    std::lock_guard lock(groups_mu_);
+    auto it = groups_.find(g);
+    if (it != groups_.end() && std::chrono::steady_clock::now() - it->second.read_at <
+                                   std::chrono::milliseconds(opts_.group_offsets_ttl_ms)) {
+      if (!it->second.offsets) return not_found();
+      return *it->second.offsets;
+    }
+    generation = groups_generation_;
+  }
+  auto read_at = std::chrono::steady_clock::now();
+  auto got = query_group_offsets(group, deadline);
+  if (cached && (got.ok() || got.error().code() == Errc::kGroupNotFound)) {
+    std::lock_guard lock(groups_mu_);
+    if (generation == groups_generation_) {  // no commit raced the query
+      if (groups_.size() >= opts_.max_cached_groups && !groups_.contains(g)) groups_.clear();
+      CachedGroup& c = groups_[g];
+      c.read_at = read_at;
+      if (got.ok()) {
+        c.offsets = *got;
+      } else {
+        c.offsets.reset();
+      }
+    }
+  }
+  return got;
+}
+
+Result<std::vector<CommittedOffset>> PostgresMetadataStore::query_group_offsets(
+    std::string_view group, Deadline deadline) {
   return run<std::vector<CommittedOffset>>(static_cast<int>(QueryKind::kGetGroupOffsets), deadline,
                                            [&](Session& s) -> Result<std::vector<CommittedOffset>> {
     SH_ASSIGN_OR_RETURN(auto res, s.exec(kGetGroupOffsets, {std::string(group)}));
@@ -593,6 +631,10 @@ Result<std::vector<CommittedOffset>> PostgresMetadataStore::get_group_offsets(st
       SH_ASSIGN_OR_RETURN(c.committed_at_ms, row.i64(4));
       out.push_back(std::move(c));
     }
+    // Byte order (the server's collation may differ), as commit_offsets keeps its copy.
+    std::sort(out.begin(), out.end(), [](const CommittedOffset& a, const CommittedOffset& b) {
+      return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+    });
     return out;
   });
 }
@@ -627,10 +669,45 @@ Status PostgresMetadataStore::commit_offsets(std::string_view group,
                             " has a topic or metadata that is not valid UTF-8");
   }
   const std::string g(group);
-  return run<void>(static_cast<int>(QueryKind::kCommitOffsets), deadline, [&](Session& s) -> Status {
-    SH_RETURN_IF_ERROR(s.exec(kCommitOffsets, {g, payload}));
+  // committed_at of each stored row, as the server stamped it.
+  std::map<std::pair<std::string, int32_t>, int64_t> stamped;
+  Status st = run<void>(static_cast<int>(QueryKind::kCommitOffsets), deadline, [&](Session& s) -> Status {
+    stamped.clear();
+    SH_ASSIGN_OR_RETURN(auto res, s.exec(kCommitOffsets, {g, payload}));
+    for (int i = 0; i < PQntuples(res.get()); ++i) {
+      Row row(res.get(), i);
+      SH_ASSIGN_OR_RETURN(int32_t partition, row.i32(1));
+      SH_ASSIGN_OR_RETURN(int64_t at, row.i64(2));
+      stamped[{row.text(0), partition}] = at;
+    }
     return ok_status();
   });
+  std::lock_guard lock(groups_mu_);
+  ++groups_generation_;
+  auto it = groups_.find(g);
+  if (it == groups_.end()) return st;
+  if (!st.ok() || stamped.size() != latest.size()) {
+    groups_.erase(it);  // not sure what is stored now: read it next time
+    return st;
+  }
+  // Write-through: the copy now holds what the statement stored.
+  std::map<std::pair<std::string, int32_t>, CommittedOffset> merged;
+  if (it->second.offsets) {
+    for (auto& c : *it->second.offsets) merged[{c.topic, c.partition}] = std::move(c);
+  }
+  for (const auto& [key, o] : latest) {
+    CommittedOffset& c = merged[key];
+    c.topic = o->topic;
+    c.partition = o->partition;
+    c.offset = o->offset;
+    c.metadata = o->metadata;
+    c.committed_at_ms = stamped.at(key);
+  }
+  std::vector<CommittedOffset> copy;
+  copy.reserve(merged.size());
+  for (auto& [key, c] : merged) copy.push_back(std::move(c));
+  it->second.offsets = std::move(copy);
+  return st;
 }
 
 Status PostgresMetadataStore::ping(Deadline deadline) {
@@ -677,8 +754,10 @@ Result<std::shared_ptr<PostgresMetadataStore>> open_postgres_metadata_store(
   po.backoff_initial_ms = opts.reconnect_backoff_initial_ms;
   po.backoff_max_ms = opts.reconnect_backoff_max_ms;
   auto pool = std::make_unique<ConnectionPool>(std::move(po), metrics.get());
-  spdlog::info("PostgreSQL metadata store at {} (pool of {}, statement timeout {} ms)",
-               pool->target(), opts.pool_size, opts.statement_timeout_ms);
+  // The server address only at debug level: info lines carry no internal endpoint.
+  spdlog::info("PostgreSQL metadata store (pool of {}, statement timeout {} ms)", opts.pool_size,
+               opts.statement_timeout_ms);
+  spdlog::debug("PostgreSQL metadata store at {}", pool->target());
   return std::make_shared<PostgresMetadataStore>(std::move(opts), std::move(pool),
                                                  std::move(registry), std::move(metrics));
 }
@@ -714,7 +793,7 @@ Status migrate(const PgOptions& opts) {
       if (PQntuples(applied.get()) > 0) return ok_status();
       SH_RETURN_IF_ERROR(exec(m.sql));
       SH_RETURN_IF_ERROR(conn->exec_prepared(kMigrationRecord, {num(m.version)}, deadline()));
-      spdlog::info("applied schema migration {} ({}) to {}", m.version, m.description, conn->target());
+      spdlog::info("applied schema migration {} ({})", m.version, m.description);
       return ok_status();
     }();
     if (!st.ok()) {

@@ -10,10 +10,15 @@
 // connection dead (server restarted) retries once on a fresh one.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "core/metadata/metadata_store.h"
 #include "core/result.h"
@@ -36,6 +41,12 @@ struct PgOptions {
   // failure up to the max; a success resets it.
   int64_t reconnect_backoff_initial_ms = 100;
   int64_t reconnect_backoff_max_ms = 5000;
+  // Committed offsets of a group are kept in memory this long after they were
+  // read (0 = always query): a consumer polling with group= costs no statement
+  // meanwhile. Commits through this store update the copy as they succeed;
+  // commits by other replicas show within the TTL.
+  int64_t group_offsets_ttl_ms = 5000;
+  size_t max_cached_groups = 10000;
 };
 
 class ConnectionPool;
@@ -75,6 +86,9 @@ class PostgresMetadataStore final : public MetadataStore {
   Status register_segment(std::string_view topic, int32_t partition, const SegmentInfo& segment,
                           Deadline deadline = {}) override;
   Result<std::vector<std::string>> list_groups(Deadline deadline = {}) override;
+  // Served from memory while the group's copy is younger than
+  // PgOptions::group_offsets_ttl_ms (a group that never committed too).
+  // Offsets come ordered by (topic, partition) in byte order.
   Result<std::vector<CommittedOffset>> get_group_offsets(std::string_view group,
                                                          Deadline deadline = {}) override;
   // Stores the offsets as given (the API validates them); the last entry wins
@@ -90,6 +104,17 @@ class PostgresMetadataStore final : public MetadataStore {
  private:
   template <typename T, typename Fn>
   Result<T> run(int kind, Deadline deadline, Fn&& fn);
+  Result<std::vector<CommittedOffset>> query_group_offsets(std::string_view group,
+                                                           Deadline deadline);
+
+  // In-memory committed offsets (get_group_offsets / commit_offsets).
+  struct CachedGroup {
+    std::optional<std::vector<CommittedOffset>> offsets;  // nullopt: the group does not exist
+    std::chrono::steady_clock::time_point read_at;
+  };
+  std::mutex groups_mu_;
+  std::unordered_map<std::string, CachedGroup> groups_;
+  uint64_t groups_generation_ = 0;  // bumped by every commit: a read racing one is not kept
 
   const PgOptions opts_;
   std::string target_;

@@ -826,6 +826,58 @@ TEST_F(PgServe, ConsumerGroupsCommitResumeLagAndErrors) {
 }
 
 // Issue 4: "A gauge exposes lag per group and partition."
+TEST_F(PgServe, GroupPollsAndReadsOfUnknownTopicsCostNoStatementPerRequest) {
+  migrate();
+  write_pg("gp", 0, make_records("gp0", 0, 100));
+  ASSERT_FALSE(HasFailure());
+  auto s = serve({"--index-ttl-ms", "60000"});
+  ASSERT_GT(s->port(), 0);
+  auto commit = [&](uint64_t offset) {
+    return http_request("POST", s->url("/consumer-groups/pollers/offsets"),
+                        json{{"offsets", json::array({{{"topic", "gp"}, {"partition", 0},
+                                                        {"offset", offset}}})}}
+                            .dump(),
+                        {"Content-Type: application/json"});
+  };
+  ASSERT_EQ(commit(10).status, 204);
+  ASSERT_EQ(http_get(s->url(records_path("gp", 0, "group=pollers&max_records=1"))).status, 200);
+
+  // A consumer's loop: poll with group=, commit the next offset. Commits cost
+  // their statement; the polls none (the committed offsets are in memory,
+  // written through on commit, re-read every 5 s).
+  constexpr int kPolls = 50;
+  int64_t pg_before = streamhouse_queries(*admin_);
+  auto t0 = SteadyClock::now();
+  for (int i = 0; i < kPolls; ++i) {
+    json got = parse_json(http_get(s->url(records_path("gp", 0, "group=pollers&max_records=1"))), "poll");
+    ASSERT_EQ(got["records"].size(), 1u) << got.dump();
+    ASSERT_EQ(got["records"][0]["offset"], 10 + i) << "the poll resumes at the commit before it";
+    ASSERT_EQ(commit(11 + i).status, 204);
+  }
+  int64_t elapsed = ms_since(t0);
+  int64_t statements = streamhouse_queries(*admin_) - pg_before;
+  EXPECT_LE(statements, kPolls + elapsed / 5000)
+      << kPolls << " polls and " << kPolls << " commits in " << elapsed << " ms sent " << statements
+      << " statements: the polls must cost none (pg_stat_statements, role streamhouse)";
+  EXPECT_EQ(admin_->scalar("SELECT committed_offset FROM consumer_offsets WHERE group_id = 'pollers'"),
+            10 + kPolls);
+
+  // 20 reads of 2 unknown topics: one lookup per topic per second, not one per read.
+  pg_before = streamhouse_queries(*admin_);
+  t0 = SteadyClock::now();
+  for (int i = 0; i < 20; ++i) {
+    for (const char* topic : {"nope-a", "nope-b"}) {
+      auto r = http_get(s->url(records_path(topic, 0, "offset=0")));
+      ASSERT_EQ(r.status, 404) << r.body;
+      EXPECT_EQ(parse_json(r, "unknown topic")["error_code"], 40401);
+    }
+  }
+  elapsed = ms_since(t0);
+  statements = streamhouse_queries(*admin_) - pg_before;
+  EXPECT_LE(statements, 2 * (1 + elapsed / 1000 + 1))
+      << "20 reads of 2 unknown topics in " << elapsed << " ms sent " << statements << " statements";
+}
+
 TEST_F(PgServe, ConsumerGroupLagGaugeInMetrics) {
   migrate();
   write_pg("lagged", 0, make_records("lg", 0, 30));
@@ -1033,8 +1085,10 @@ TEST_F(PgServe, ThousandLongPollsOnFourWorkersHoldNoThreadAndPollAtABoundedRate)
   migrate();
   write_pg("crowd", 0, make_records("cr", 0, 20));
   ASSERT_FALSE(HasFailure());
+  // 1,000 long-polls from one address: the per-address limits are lifted.
   auto s = serve({"--threads", "4", "--index-ttl-ms", "60000", "--long-poll-interval-ms",
-                  std::to_string(kIntervalMs)});
+                  std::to_string(kIntervalMs), "--max-connections-per-ip", "0",
+                  "--max-long-polls-per-ip", "0"});
   ASSERT_GT(s->port(), 0);
   ASSERT_EQ(http_get(s->url(records_path("crowd", 0, "offset=0"))).status, 200);
 

@@ -485,6 +485,77 @@ TEST_F(PgTest, ConsumerGroupCommitGetAndList) {
   EXPECT_EQ((*unchanged)[1].offset, 9u) << "a refused commit must change nothing";
 }
 
+// ---- committed offsets in memory -------------------------------------------
+
+TEST_F(PgTest, GroupPollsCostNoStatementWhileTheCopyIsFreshAndCommitsWriteThrough) {
+  // Executions of the get_group_offsets statement (pg_stat_statements, our role).
+  auto group_reads = [&] {
+    return std::stoll(admin_value(
+        "SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
+        "JOIN pg_roles r ON r.oid = s.userid JOIN pg_database d ON d.oid = s.dbid "
+        "WHERE r.rolname = 'streamhouse' AND d.datname = current_database() "
+        "AND s.query LIKE '%LEFT JOIN consumer_offsets%'"));
+  };
+  PgOptions o = options();
+  ASSERT_EQ(o.group_offsets_ttl_ms, 5000) << "the default this test's time bound assumes";
+  auto store = open(o);
+  ASSERT_TRUE(store);
+  admin("SELECT pg_stat_statements_reset()");
+
+  const auto t0 = Clock::now();
+  auto missing = store->get_group_offsets("poller");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), Errc::kGroupNotFound);
+  ASSERT_TRUE(store->commit_offsets("poller", {{"orders", 0, 0, "m"}, {"orders", 1, 50, ""}}).ok());
+  // A consumer's loop: poll with group=, commit the next offset.
+  for (uint64_t i = 0; i < 200; ++i) {
+    auto got = store->get_group_offsets("poller");
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    ASSERT_EQ(got->size(), 2u);
+    EXPECT_EQ((*got)[0].offset, i) << "the poll sees the commit before it";
+    EXPECT_EQ((*got)[1].offset, 50u) << "partitions not committed keep their offset";
+    ASSERT_TRUE(store->commit_offsets("poller", {{"orders", 0, i + 1, "m"}}).ok());
+  }
+  const int64_t elapsed = ms_since(t0);
+  const int64_t reads = group_reads();
+  // One read at the start (the group did not exist yet); the TTL may add one per 5 s.
+  EXPECT_LE(reads, 1 + elapsed / 5000) << "200 polls by a group in " << elapsed << " ms sent "
+                                       << reads << " get_group_offsets statements";
+
+  // The copy holds what the server stored, committed_at included.
+  auto got = store->get_group_offsets("poller");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)[0].offset, 200u);
+  EXPECT_EQ(std::to_string((*got)[0].committed_at_ms),
+            admin_value("SELECT (extract(epoch FROM committed_at) * 1000)::bigint FROM "
+                        "consumer_offsets WHERE group_id = 'poller' AND partition_id = 0"));
+
+  // An independent writer's commit shows once the TTL has passed.
+  PgOptions short_ttl = options();
+  short_ttl.group_offsets_ttl_ms = 200;
+  auto other = open(short_ttl);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->get_group_offsets("poller").ok());
+  admin("UPDATE consumer_offsets SET committed_offset = 777 WHERE group_id = 'poller' "
+        "AND partition_id = 1");
+  auto stale = other->get_group_offsets("poller");
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ((*stale)[1].offset, 50u) << "within the TTL, the copy";
+  std::this_thread::sleep_for(300ms);
+  auto fresh = other->get_group_offsets("poller");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)[1].offset, 777u) << "past the TTL, the server's value";
+
+  // Without a TTL every call is a statement (the count above can see them).
+  PgOptions no_cache = options();
+  no_cache.group_offsets_ttl_ms = 0;
+  auto plain = open(no_cache);
+  ASSERT_TRUE(plain);
+  const int64_t before = group_reads();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(plain->get_group_offsets("poller").ok());
+  EXPECT_EQ(group_reads() - before, 5);
+}
+
 // ---- failures ---------------------------------------------------------------
 
 TEST_F(PgTest, ServerDownFailsFastWithoutHammeringAndRecoversWithoutANewStore) {

@@ -20,6 +20,7 @@
 #include "core/read/watermark_notifier.h"
 #include "core/storage/forwarding_object_store.h"
 #include "core/storage/local_object_store.h"
+#include "tests/support/fault_injecting_object_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace sh::read {
@@ -551,6 +552,175 @@ TEST_F(ReadTest, PartitionIndexesAreBoundedAndReloadAfterEviction) {
   EXPECT_EQ(cached, 2) << "at most max_indexed_partitions indexes stay in memory";
 }
 
+
+TEST_F(ReadTest, RecordsReadBeforeAFailingSegmentAreReturnedAndTheNextReadMeetsTheError) {
+  for (uint64_t base : {0, 10, 20}) {
+    std::vector<Record> recs;
+    for (uint64_t o = base; o < base + 10; ++o) recs.push_back(make(o, o));
+    write_segment("part", 0, recs);
+  }
+  auto faults = std::make_shared<testing::FaultInjectingObjectStore>(store_);
+  LogReaderOptions o;
+  o.tail_refresh_interval = Millis(0);
+  LogReader r(metadata_, faults, o, registry_);
+  const std::string second = format::segment_key("", "part", 0, 10);
+  const std::string third = format::segment_key("", "part", 0, 20);
+
+  // The second segment's footer cannot be read.
+  faults->add(testing::FaultRule::error("get_suffix", Errc::kUnavailable).on_key(second));
+  ReadRequest req;
+  req.start = StartPosition::at(5);
+  req.max_records = 100;
+  auto got = r.read("part", 0, req);
+  ASSERT_TRUE(got.ok()) << "records 5..9 were read before the second segment failed: "
+                        << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 5u);
+  EXPECT_EQ(got->records.front().offset(), 5u);
+  EXPECT_EQ(got->records.back().offset(), 9u);
+  EXPECT_EQ(got->next_offset, 10u) << "next_offset right after what was returned";
+  ASSERT_TRUE(got->stopped_by.has_value());
+  EXPECT_EQ(got->stopped_by->code(), Errc::kUnavailable);
+  EXPECT_EQ(records_of(*got), std::vector<Record>(
+                                  {model_["part/0"][5], model_["part/0"][6], model_["part/0"][7],
+                                   model_["part/0"][8], model_["part/0"][9]}));
+  req.start = StartPosition::at(got->next_offset);
+  auto next = r.read("part", 0, req);
+  ASSERT_FALSE(next.ok()) << "the next read starts in the failing segment: it meets the error";
+  EXPECT_EQ(next.error().code(), Errc::kUnavailable);
+
+  // The third segment's block cannot be read (its footer can).
+  faults->clear();
+  faults->add(testing::FaultRule::error("get_range", Errc::kTimeout).on_key(third));
+  req.start = StartPosition::at(12);
+  got = r.read("part", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 8u);
+  EXPECT_EQ(got->records.front().offset(), 12u);
+  EXPECT_EQ(got->next_offset, 20u);
+  req.start = StartPosition::at(20);
+  next = r.read("part", 0, req);
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.error().code(), Errc::kTimeout);
+
+  // A corrupt block after good records: the good ones, never a wrong one.
+  faults->clear();
+  r.source().invalidate(third);
+  faults->add(testing::FaultRule::flip("get_range", 20).on_key(third));
+  req.start = StartPosition::at(15);
+  got = r.read("part", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 5u);
+  EXPECT_EQ(got->next_offset, 20u);
+  ASSERT_TRUE(got->stopped_by.has_value());
+  EXPECT_EQ(got->stopped_by->code(), Errc::kCorrupt);
+  req.start = StartPosition::at(20);
+  next = r.read("part", 0, req);
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.error().code(), Errc::kCorrupt);
+  EXPECT_NE(next.error().message().find(third), std::string::npos) << next.error().message();
+}
+
+TEST_F(ReadTest, UnknownTopicsAndPartitionsCostOneLookupPerTtlNotOnePerRead) {
+  std::vector<Record> recs;
+  for (uint64_t o = 0; o < 5; ++o) recs.push_back(make(o, o));
+  write_segment("known", 0, recs);
+  auto clock = std::make_shared<ManualClock>();
+  LogReaderOptions o;
+  o.unknown_partition_ttl = Millis(1000);
+  LogReader r(metadata_, store_, o, registry_, clock);
+  ReadRequest req;
+  req.start = StartPosition::at(0);
+
+  store_->lists = 0;
+  for (int i = 0; i < 20; ++i) {
+    for (const char* topic : {"nope1", "nope2"}) {
+      auto got = r.read(topic, 0, req);
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.error().code(), Errc::kTopicNotFound) << got.error().to_string();
+    }
+  }
+  EXPECT_EQ(store_->lists.load(), 4)
+      << "20 reads of 2 unknown topics: one lookup (2 LISTs) per topic within the TTL, not 40";
+
+  store_->lists = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto got = r.read("known", 7, req);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code(), Errc::kPartitionNotFound);
+    auto info = r.partition_info("known", 7);
+    ASSERT_FALSE(info.ok());
+    EXPECT_EQ(info.error().code(), Errc::kPartitionNotFound);
+  }
+  EXPECT_EQ(store_->lists.load(), 2) << "an unknown partition: one lookup within the TTL";
+
+  // A topic created meanwhile is readable once the TTL has passed.
+  write_segment("nope1", 0, recs);
+  clock->advance(Millis(1001));
+  auto got = r.read("nope1", 0, req);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(got->records.size(), 5u);
+
+  // Known partitions are unaffected; 0 turns remembering off.
+  LogReaderOptions off;
+  off.unknown_partition_ttl = Millis(0);
+  LogReader plain(metadata_, store_, off, registry_, clock);
+  store_->lists = 0;
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(plain.read("nope2", 0, req).ok());
+  EXPECT_EQ(store_->lists.load(), 6) << "without remembering, each read looks again";
+}
+
+TEST_F(ReadTest, AVanishedSegmentReloadsTheIndexAtMostOncePerInterval) {
+  for (uint64_t base : {0, 10, 20}) {
+    std::vector<Record> recs;
+    for (uint64_t o = base; o < base + 10; ++o) recs.push_back(make(o, o));
+    write_segment("storm", 0, recs);
+  }
+  auto clock = std::make_shared<ManualClock>();
+  LogReaderOptions o;
+  o.index_ttl = Millis(3600'000);
+  o.missing_segment_reload_interval = Millis(1000);
+  LogReader r(metadata_, store_, o, registry_, clock);
+  ASSERT_TRUE(r.partition_info("storm", 0).ok());
+  const std::string middle = format::segment_key("", "storm", 0, 10);
+  std::filesystem::remove(dir_ + "/" + middle);
+
+  ReadRequest req;
+  req.start = StartPosition::at(12);
+  store_->lists = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto got = r.read("storm", 0, req);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code(), Errc::kNotFound);
+    EXPECT_NE(got.error().message().find(middle), std::string::npos) << got.error().message();
+  }
+  EXPECT_EQ(store_->lists.load(), 1) << "50 reads meeting a vanished segment: one reload, not 50";
+
+  clock->advance(Millis(1001));
+  ASSERT_FALSE(r.read("storm", 0, req).ok());
+  EXPECT_EQ(store_->lists.load(), 2) << "after the interval, the next miss reloads again";
+
+  // Retention (the log start moved): concurrent readers share one reload.
+  std::filesystem::remove(dir_ + "/" + format::segment_key("", "storm", 0, 0));
+  clock->advance(Millis(1001));
+  store_->lists = 0;
+  std::vector<std::thread> threads;
+  std::atomic<int> out_of_range{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      ReadRequest q;
+      q.start = StartPosition::at(3);
+      auto got = r.read("storm", 0, q);
+      if (!got.ok() && got.error().code() == Errc::kOffsetOutOfRange) ++out_of_range;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(out_of_range.load(), 8) << "every reader answers from the reloaded index (416)";
+  EXPECT_EQ(store_->lists.load(), 1) << "8 concurrent misses share one reload";
+  auto info = r.partition_info("storm", 0);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->log_start_offset, 20u);
+}
+
 // Metadata as an independent writer could register it: segments in two buckets.
 class StaticMetadata final : public MetadataStore {
  public:
@@ -611,6 +781,7 @@ TEST_F(ReadTest, SegmentsInAnotherBucketAreReadFromThatBucketNeverFromTheSameKey
   seg.bucket = "other";
   seg.base_offset = 0;
   seg.last_offset = 9;
+  seg.record_count = 10;  // a row agrees with its object's footer, or the read is kCorrupt
   meta->segments = {seg};
   std::vector<std::string> asked;
   BucketResolver resolver = [&](const std::string& bucket) -> Result<std::shared_ptr<ObjectStore>> {
