@@ -20,6 +20,10 @@ enum ErrorCode : int {
   kBadPath = 40003,             // invalid topic name / partition id / group id in the path
   kConflictingParameters = 40004,
   kBadBody = 40005,             // request body is not the JSON the route expects
+  kNulInUrl = 40006,            // an encoded NUL (%00) in the path or query (answered by HttpServer)
+  kUnauthorized = 40100,        // bearer token missing or not valid (WWW-Authenticate: Bearer)
+  kInsufficientScope = 40300,   // the token may read but the route needs the commit scope
+  kTooManyGroups = 40301,       // a commit would create a consumer group beyond --max-groups
   kRouteNotFound = 40400,
   kUnknownTopic = 40401,
   kUnknownPartition = 40402,
@@ -40,8 +44,8 @@ enum ErrorCode : int {
 
 // Every code above, for documentation checks.
 inline constexpr int kAllErrorCodes[] = {
-    kBadParameter, kUnknownParameter, kBadPath, kConflictingParameters, kBadBody,
-    kRouteNotFound, kUnknownTopic, kUnknownPartition, kUnknownGroup, kMethodNotAllowed,
+    kBadParameter, kUnknownParameter, kBadPath, kConflictingParameters, kBadBody, kNulInUrl,
+    kUnauthorized, kInsufficientScope, kTooManyGroups, kRouteNotFound, kUnknownTopic, kUnknownPartition, kUnknownGroup, kMethodNotAllowed,
     kBodyTooLarge, kOffsetOutOfRange, kOverloaded, kInternal, kCorruptSegment,
     kBadUpstreamResponse, kStorageUnavailable, kShuttingDown, kStorageDenied, kBusy,
     kUpstreamTimeout};

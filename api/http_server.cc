@@ -16,11 +16,13 @@
 //   kReceiving --(Content-Length over the limit)-----> kQueued    (413)
 //   kHandling  --(handler returned, answered)--------> kQueued
 //   kHandling  --(handler returned, not answered)----> kSuspended (MHD_suspend_connection)
+//   kReceiving --(raw URL holds %00)-----------------> kQueued    (400)
 //   kSuspended --(respond() / stop() sweep)----------> kResumed   (MHD_resume_connection)
+//   kSuspended --(dead-peer sweep: client hung up)---> kResumed   (answered, on_gone hook run)
 //   kResumed   --(access handler called again)-------> kQueued
 //   kQueued    --(the response has a stream)---------> kStreaming
 //   kStreaming --(read_stream: nothing queued)-------> kStreamSuspended (MHD_suspend_connection)
-//   kStreamSuspended --(write()/finish() / stop())---> kStreaming (MHD_resume_connection)
+//   kStreamSuspended --(write()/finish() / stop() / dead-peer sweep)---> kStreaming (MHD_resume_connection)
 //   any        --(MHD completion callback)-----------> kClosed
 // respond() during kHandling only stores the response; the access handler
 // queues it when the handler returns. Exactly one party resumes a suspended
@@ -37,6 +39,14 @@
 // Lock order: life_mu -> ConnectionState::mu -> StreamState::mu -> registry_mu.
 // No user code runs under any of these locks (drain callbacks run after
 // they are released).
+//
+// Dead peers: MHD does not watch a suspended socket, so a client that hangs up
+// during a long-poll would keep its connection slot (and sit in CLOSE-WAIT)
+// until the wait ends. A sweeper thread polls the sockets of suspended
+// requests every dead_peer_check_ms for POLLRDHUP/POLLHUP and resumes the dead
+// ones (answered, Connection: close; a waiting stream is cancelled), so MHD
+// frees them; the Responder's on_client_gone hook then runs on the sweeper
+// thread, outside every lock.
 #include "api/http_server.h"
 
 #include <arpa/inet.h>
@@ -52,10 +62,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -74,6 +88,32 @@ constexpr const char* kRequestDropped =
 constexpr const char* kHandlerFailed =
     R"({"error_code":50000,"message":"internal error: request handler failed"})";
 constexpr const char* kShuttingDown = R"({"error_code":50301,"message":"server shutting down"})";
+constexpr const char* kNulInUrl =
+    R"({"error_code":40006,"message":"the URL contains a NUL byte (%00); NUL is not allowed in a path or query value"})";
+constexpr const char* kClientGone = R"({"error_code":50000,"message":"client went away"})";
+// The URI log callback's answer becomes the request's initial *con_cls. It
+// allocates nothing (so nothing leaks if MHD drops the request before the
+// access handler): &kNulUrlMarker for a raw URL with %00, otherwise the raw
+// URL's C-string length tagged with a low 1 bit (never a heap pointer).
+alignas(8) char kNulUrlMarker = 0;  // aligned: never mistaken for a tagged length
+
+void* tag_raw_length(size_t n) { return reinterpret_cast<void*>((static_cast<uintptr_t>(n) << 1) | 1u); }
+bool is_raw_length_tag(void* p) { return (reinterpret_cast<uintptr_t>(p) & 1u) != 0; }
+size_t raw_length_of(void* p) { return static_cast<size_t>(reinterpret_cast<uintptr_t>(p) >> 1); }
+
+// A raw NUL byte inside the request target. libmicrohttpd (0.9.75) cuts the
+// request line in place: the target runs from `url` to the space before
+// `version`, and the URI log callback saw it as a C string of `raw_length`
+// bytes. If the C string is shorter than the target, a NUL cut it short.
+// (If the pointers do not have that layout, nothing is concluded.)
+bool target_cut_by_raw_nul(const char* url, const char* version, size_t raw_length) {
+  if (url == nullptr || version == nullptr) return false;
+  const auto u = reinterpret_cast<uintptr_t>(url);
+  const auto v = reinterpret_cast<uintptr_t>(version);
+  if (v <= u || v - u > (size_t{1} << 20) || std::strncmp(version, "HTTP/", 5) != 0) return false;
+  const size_t target_length = v - u - 1;  // up to the space (now NUL) before the version
+  return raw_length < target_length;
+}
 // Past max_body_bytes we read and discard the rest of a body (to answer 413
 // cleanly) but only up to this much more; then the connection is dropped.
 constexpr size_t kMaxDiscardBytes = size_t{1} << 20;
@@ -95,6 +135,14 @@ bool peer_hung_up(int fd) {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+// True if the raw (undecoded) URL has an encoded NUL ("%00").
+bool url_has_encoded_nul(const char* url) {
+  for (const char* p = url; p != nullptr && *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] == '0' && p[2] == '0') return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 const std::string* HttpRequest::header(std::string_view name) const {
@@ -114,6 +162,7 @@ struct ServerShared {
   std::unordered_map<ConnectionState*, std::shared_ptr<ConnectionState>> suspended;
 
   std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> clients_gone{0};
   std::atomic<int> idle_waiters{0};
   std::mutex idle_mu;
   std::condition_variable idle_cv;
@@ -151,7 +200,8 @@ struct ConnectionState final : StreamConnection {
   Phase phase = Phase::kReceiving;
   bool answered = false;        // respond() was called (or the server answered)
   bool auto_dropped = false;    // the answer is the "request dropped" 500
-  bool peer_gone = false;       // pending() saw the peer hang up
+  bool peer_gone = false;       // pending() or the dead-peer sweep saw the peer hang up
+  std::function<void()> on_gone;  // Responder::on_client_gone hook; run by the dead-peer sweep
   std::optional<HttpResponse> response;
   std::shared_ptr<ResponseStream> stream;  // the queued streamed body, if any
 
@@ -159,6 +209,7 @@ struct ConnectionState final : StreamConnection {
   HttpRequest request;
   size_t body_received = 0;
   bool body_too_large = false;
+  bool url_has_nul = false;
   bool dispatched = false;
 
   // StreamConnection, for the queued stream.
@@ -182,9 +233,11 @@ namespace {
 // Stores `response` as the answer of `st` unless it is already answered or
 // closed; resumes the connection if it is suspended. Returns false if ignored.
 bool deliver(ConnectionState& st, HttpResponse&& response, bool auto_drop) {
+  std::function<void()> dropped_hook;  // destroyed after the locks: it may own Responders
   std::shared_lock<std::shared_mutex> life(st.server->life_mu);
   std::lock_guard<std::mutex> lock(st.mu);
   if (st.answered || st.phase == Phase::kClosed) return false;
+  dropped_hook = std::move(st.on_gone);
   st.answered = true;
   st.auto_dropped = auto_drop;
   st.response = std::move(response);
@@ -225,6 +278,14 @@ bool Responder::pending() const {
   return true;
 }
 
+bool Responder::on_client_gone(std::function<void()> cb) {
+  if (!state_) return false;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->answered || state_->phase == Phase::kClosed || state_->peer_gone) return false;
+  state_->on_gone = std::move(cb);
+  return true;
+}
+
 // ------------------------------------------- ConnectionState as StreamConnection
 
 bool detail::ConnectionState::feed(StreamState& ss, std::string_view bytes, bool finish) {
@@ -258,8 +319,16 @@ struct HttpServer::Impl {
   bool stopped = false;
   int quiesced_fd = -1;  // returned by MHD_quiesce_daemon; closed after MHD_stop_daemon
 
+  // The dead-peer sweeper (see the top of this file).
+  std::thread sweeper;
+  std::mutex sweeper_mu;
+  std::condition_variable sweeper_cv;
+  bool sweeper_stop = false;  // guarded by sweeper_mu
+
   void quiesce_locked();
   void stop_locked(int64_t timeout_ms);
+  void run_sweeper();
+  void stop_sweeper();
 };
 
 namespace {
@@ -447,6 +516,14 @@ MHD_Result dispatch(HttpServer::Impl& impl, const std::shared_ptr<ConnectionStat
                     MHD_Connection* conn) {
   ConnectionState& st = *sp;
   st.dispatched = true;
+  if (st.url_has_nul) {
+    {
+      std::lock_guard<std::mutex> lock(st.mu);
+      st.answered = true;
+      st.phase = Phase::kQueued;
+    }
+    return queue_response(sp, conn, json_response(400, kNulInUrl));
+  }
   if (st.body_too_large) {
     {
       std::lock_guard<std::mutex> lock(st.mu);
@@ -486,13 +563,17 @@ MHD_Result dispatch(HttpServer::Impl& impl, const std::shared_ptr<ConnectionStat
 }
 
 MHD_Result access_handler(void* cls, MHD_Connection* conn, const char* url, const char* method,
-                          const char* /*version*/, const char* upload_data, size_t* upload_data_size,
+                          const char* version, const char* upload_data, size_t* upload_data_size,
                           void** con_cls) noexcept {
   auto& impl = *static_cast<HttpServer::Impl*>(cls);
   try {
-    if (*con_cls == nullptr) {
+    if (*con_cls == nullptr || *con_cls == &kNulUrlMarker || is_raw_length_tag(*con_cls)) {
       // First call: headers are in.
+      const bool url_has_nul =
+          *con_cls == &kNulUrlMarker ||
+          (is_raw_length_tag(*con_cls) && target_cut_by_raw_nul(url, version, raw_length_of(*con_cls)));
       auto sp = std::make_shared<ConnectionState>(impl.shared, conn);
+      sp->url_has_nul = url_has_nul;
       auto* holder = new std::shared_ptr<ConnectionState>(sp);
       *con_cls = holder;
       impl.shared->in_flight.fetch_add(1);
@@ -503,19 +584,20 @@ MHD_Result access_handler(void* cls, MHD_Connection* conn, const char* url, cons
       MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, &collect_arg, &req.query);
       MHD_get_connection_values(conn, MHD_HEADER_KIND, &collect_header, &req.headers);
       req.remote_addr = client_address(conn);
+      // Answer before reading any body: MHD discards it and closes.
+      if (url_has_nul) return dispatch(impl, sp, conn);
 
       if (const std::string* cl = req.header("content-length")) {
         char* end = nullptr;
         errno = 0;
         unsigned long long n = std::strtoull(cl->c_str(), &end, 10);
-        if (errno == 0 && end != cl->c_str() && *end == '\0') {
-          if (n > impl.opts.max_body_bytes) {
-            // Answer before reading the body; MHD discards it and closes.
-            sp->body_too_large = true;
-            return dispatch(impl, sp, conn);
-          }
-          req.body.reserve(static_cast<size_t>(n));
+        if (errno == 0 && end != cl->c_str() && *end == '\0' && n > impl.opts.max_body_bytes) {
+          sp->body_too_large = true;
+          return dispatch(impl, sp, conn);
         }
+        // No reserve() from the claimed length: the body buffer grows only with
+        // bytes that actually arrived, so idle connections claiming large
+        // bodies cost no memory.
       }
       return MHD_YES;
     }
@@ -553,14 +635,20 @@ MHD_Result access_handler(void* cls, MHD_Connection* conn, const char* url, cons
 void request_completed(void* cls, MHD_Connection* /*conn*/, void** con_cls,
                        MHD_RequestTerminationCode /*toe*/) noexcept {
   auto& impl = *static_cast<HttpServer::Impl*>(cls);
+  if (*con_cls == &kNulUrlMarker || is_raw_length_tag(*con_cls)) {
+    *con_cls = nullptr;
+    return;
+  }
   auto* holder = static_cast<std::shared_ptr<ConnectionState>*>(*con_cls);
   if (holder == nullptr) return;
   *con_cls = nullptr;
   std::shared_ptr<ConnectionState> sp = std::move(*holder);
   delete holder;
   std::shared_ptr<ResponseStream> stream;
+  std::function<void()> dropped_hook;  // destroyed after the lock
   {
     std::lock_guard<std::mutex> lock(sp->mu);
+    dropped_hook = std::move(sp->on_gone);
     sp->phase = Phase::kClosed;
     sp->conn = nullptr;
     sp->fd = -1;
@@ -584,7 +672,81 @@ void request_completed(void* cls, MHD_Connection* /*conn*/, void** con_cls,
   impl.shared->request_finished();
 }
 
+// URI log callback: sees the raw URL (before MHD decodes it into C strings).
+// Its return value is the request's initial *con_cls.
+void* inspect_raw_url(void* /*cls*/, const char* uri, MHD_Connection* /*conn*/) noexcept {
+  if (uri == nullptr) return nullptr;
+  return url_has_encoded_nul(uri) ? &kNulUrlMarker : tag_raw_length(std::strlen(uri));
+}
+
 }  // namespace
+
+void HttpServer::Impl::run_sweeper() {
+  const auto interval = std::chrono::milliseconds(opts.dead_peer_check_ms);
+  std::unique_lock<std::mutex> lock(sweeper_mu);
+  while (!sweeper_cv.wait_for(lock, interval, [&] { return sweeper_stop; })) {
+    lock.unlock();
+    std::vector<std::shared_ptr<ConnectionState>> suspended;
+    {
+      std::lock_guard<std::mutex> reg(shared->registry_mu);
+      suspended.reserve(shared->suspended.size());
+      for (auto& [ptr, sp] : shared->suspended) suspended.push_back(sp);
+    }
+    std::vector<std::function<void()>> hooks;
+    {
+      std::shared_lock<std::shared_mutex> life(shared->life_mu);
+      for (auto& sp : suspended) {
+        if (shared->stopping) break;  // stop() answers them itself
+        std::lock_guard<std::mutex> cl(sp->mu);
+        if (sp->fd < 0 || sp->conn == nullptr) continue;
+        if (sp->phase == Phase::kStreamSuspended) {
+          if (!peer_hung_up(sp->fd)) continue;
+          {
+            std::lock_guard<std::mutex> slock(StreamState::of(*sp->stream).mu);
+            StreamState::of(*sp->stream).cancelled = true;
+          }
+          sp->peer_gone = true;
+          sp->phase = Phase::kStreaming;
+          MHD_resume_connection(sp->conn);
+          shared->clients_gone.fetch_add(1);
+          continue;
+        }
+        if (sp->phase != Phase::kSuspended || sp->answered || !peer_hung_up(sp->fd)) continue;
+        sp->peer_gone = true;
+        sp->answered = true;
+        HttpResponse gone = json_response(500, kClientGone);
+        gone.with_header("Connection", "close");
+        sp->response = std::move(gone);
+        sp->phase = Phase::kResumed;
+        MHD_resume_connection(sp->conn);
+        shared->clients_gone.fetch_add(1);
+        if (sp->on_gone) hooks.push_back(std::move(sp->on_gone));
+        sp->on_gone = nullptr;
+      }
+    }
+    suspended.clear();
+    for (auto& hook : hooks) {
+      try {
+        hook();
+      } catch (const std::exception& e) {
+        spdlog::error("http: client-gone hook threw: {}", e.what());
+      } catch (...) {
+        spdlog::error("http: client-gone hook threw");
+      }
+    }
+    hooks.clear();  // may release Responders: outside every lock
+    lock.lock();
+  }
+}
+
+void HttpServer::Impl::stop_sweeper() {
+  {
+    std::lock_guard<std::mutex> lock(sweeper_mu);
+    sweeper_stop = true;
+  }
+  sweeper_cv.notify_all();
+  if (sweeper.joinable()) sweeper.join();
+}
 
 void HttpServer::Impl::quiesce_locked() {
   if (daemon == nullptr || quiesced_fd >= 0) return;
@@ -635,6 +797,7 @@ void HttpServer::Impl::stop_locked(int64_t timeout_ms) {
     if (swept > 0) spdlog::info("http: ended {} waiting requests/streams at shutdown", swept);
     shared->wait_idle(std::chrono::steady_clock::now() + kShutdownGrace);
   }
+  stop_sweeper();  // it resumes nothing once `stopping` is set; joined before the daemon goes
   MHD_stop_daemon(daemon);
   daemon = nullptr;
   if (quiesced_fd >= 0) {
@@ -665,6 +828,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions opts, Ha
       MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(opts.threads),                //
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(opts.connection_limit),       //
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(opts.connection_timeout_s), //
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(opts.per_ip_connection_limit),
+      MHD_OPTION_URI_LOG_CALLBACK, &inspect_raw_url, nullptr,                          //
       MHD_OPTION_SOCK_ADDR, addr.addr(),                                               //
       MHD_OPTION_END);
   if (impl->daemon == nullptr) {
@@ -675,6 +840,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions opts, Ha
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(impl->daemon, MHD_DAEMON_INFO_BIND_PORT);
   impl->port = info != nullptr ? info->port : opts.port;
+  if (opts.dead_peer_check_ms > 0) {
+    Impl* self = impl.get();
+    impl->sweeper = std::thread([self] { self->run_sweeper(); });
+  }
   spdlog::info("http: listening on {} with {} threads",
                format_host_port(opts.listen_host, impl->port), opts.threads);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
@@ -697,5 +866,7 @@ void HttpServer::stop(int64_t timeout_ms) {
 }
 
 int64_t HttpServer::in_flight() const { return impl_->shared->in_flight.load(); }
+
+int64_t HttpServer::clients_gone() const { return impl_->shared->clients_gone.load(); }
 
 }  // namespace sh::api

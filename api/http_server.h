@@ -6,6 +6,10 @@
 // thread (long-polls): the server then suspends the connection, so no worker
 // thread is held while it waits, and resumes it when respond() is called.
 // No exception escapes into libmicrohttpd: a throwing handler becomes a 500.
+// The server itself answers, without calling the handler: 413 (41300) for a
+// body over max_body_bytes (before reading it), and 400 (40006) for a URL whose
+// path or query holds an encoded NUL (%00) — libmicrohttpd decodes into C
+// strings, so the handler would see the value cut short at the NUL.
 // Streamed bodies: api/response_stream.h. Listen addresses: api/listen_address.h.
 #pragma once
 
@@ -70,6 +74,13 @@ class Responder {
   void respond(HttpResponse response);
   // False once the client went away or respond() was called.
   bool pending() const;
+  // Registers `cb`, called once (from the server's dead-peer sweep, on its own
+  // thread, under no lock) if the client hangs up while the request waits
+  // suspended; the server has then already answered and freed the connection,
+  // so a later respond() is ignored. Returns false (and drops `cb`) if the
+  // request is already answered or gone. `cb` must not throw; it is dropped
+  // unrun when the request is answered.
+  bool on_client_gone(std::function<void()> cb);
 
  private:
   std::shared_ptr<detail::ConnectionState> state_;
@@ -84,8 +95,13 @@ struct HttpServerOptions {
   uint16_t port = 8080;                   // 0 = pick a free port (see HttpServer::port())
   unsigned threads = 4;                   // worker thread pool size
   unsigned connection_limit = 4096;
-  unsigned connection_timeout_s = 60;     // idle keep-alive connections are closed after this
-  size_t max_body_bytes = 1 << 20;        // larger request bodies get 413
+  unsigned per_ip_connection_limit = 0;   // connections from one client IP (0 = no limit); more are closed at once
+  unsigned connection_timeout_s = 15;     // idle connections (keep-alive or slow senders) are closed after this
+  size_t max_body_bytes = 1 << 20;        // larger request bodies get 413 before they are read
+  // How often suspended requests are checked for a client that hung up (MHD
+  // does not watch a suspended socket); such a request is answered and its
+  // connection freed at once. 0 = never (the request waits for respond()).
+  unsigned dead_peer_check_ms = 200;
 };
 
 class HttpServer {
@@ -108,6 +124,8 @@ class HttpServer {
   void stop(int64_t timeout_ms = 10000);
   // Requests currently being handled or suspended.
   int64_t in_flight() const;
+  // Suspended requests ended because their client hung up (since start).
+  int64_t clients_gone() const;
 
   struct Impl;
 

@@ -1,5 +1,7 @@
 #include "api/readiness_prober.h"
 
+#include <spdlog/spdlog.h>
+
 namespace sh::api {
 
 ReadinessProber::ReadinessProber(std::shared_ptr<MetadataStore> metadata,
@@ -55,7 +57,23 @@ void ReadinessProber::probe_once() {
   s.probed = true;
   s.probed_at = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
+  // /readyz sends only ok/unavailable; the detail (which may name hosts) is
+  // logged here: a stable warn line on each change, the text at debug level.
+  log_change("metadata store", state_.probed, state_.metadata_ok, s.metadata_ok, meta.ok() ? nullptr : &meta.error());
+  log_change("object store", state_.probed, state_.store_ok, s.store_ok, listed.ok() ? nullptr : &listed.error());
   state_ = std::move(s);
+}
+
+void ReadinessProber::log_change(const char* what, bool was_probed, bool was_ok, bool ok, const Error* error) {
+  try {
+    if (!ok && (!was_probed || was_ok)) {
+      spdlog::warn("readiness: {} unavailable ({})", what, error != nullptr ? errc_name(error->code()) : "");
+    } else if (ok && was_probed && !was_ok) {
+      spdlog::info("readiness: {} available again", what);
+    }
+    if (!ok && error != nullptr) spdlog::debug("readiness: {} probe failed: {}", what, error->message());
+  } catch (...) {
+  }
 }
 
 void ReadinessProber::run() {

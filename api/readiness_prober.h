@@ -16,6 +16,7 @@
 
 namespace sh::api {
 
+// The *_error texts are for logs and tests only: /readyz never sends them.
 struct ReadinessState {
   bool probed = false;  // false until the first round finished
   bool metadata_ok = false;
@@ -45,6 +46,7 @@ class ReadinessProber {
  private:
   void probe_once();
   void run();
+  static void log_change(const char* what, bool was_probed, bool was_ok, bool ok, const Error* error);
 
   std::shared_ptr<MetadataStore> metadata_;
   std::shared_ptr<ObjectStore> store_;

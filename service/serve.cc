@@ -3,10 +3,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "api/http_server.h"
 #include "api/listen_address.h"
+#include "api/process_metrics.h"
 #include "core/cache/disk_cache.h"
 #include "core/read/block_fetcher.h"
 #include "core/read/watermark_notifier.h"
@@ -65,13 +69,59 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
   cmd->add_option("--cors-origin", o->cors_origin,
                   "Access-Control-Allow-Origin for browser dashboards ('*' or an origin)");
   cmd->add_option("--max-long-polls", o->max_long_polls,
-                  "Long-polls allowed to wait at once; more get 429 with Retry-After")
-      ->check(CLI::Range(size_t{1}, size_t{10000000}))
+                  "Long-polls allowed to wait at once; more get 429 with Retry-After. Must be below "
+                  "--max-connections (default: 3/4 of it)")
+      ->check(CLI::Range(size_t{0}, size_t{10000000}));
+  cmd->add_option("--max-connections-per-ip", o->max_connections_per_ip,
+                  "Connections one client address may hold; more are closed at once (0 = no limit; "
+                  "use 0 behind a proxy that funnels every client through one address)")
+      ->check(CLI::Range(0u, 1000000u))
       ->capture_default_str();
+  cmd->add_option("--max-long-polls-per-ip", o->max_long_polls_per_ip,
+                  "Long-polls one client address may have waiting; more get 429 (default: 3/4 of "
+                  "--max-connections-per-ip; no limit if that is 0)")
+      ->check(CLI::Range(size_t{0}, size_t{10000000}));
+  cmd->add_option("--connection-timeout-s", o->connection_timeout_s,
+                  "Idle connections (keep-alive, or a client that stops sending) are closed after this")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  cmd->add_option("--max-groups", o->max_groups,
+                  "Consumer groups allowed; a commit that would create one more gets 403 (0 = no limit)")
+      ->check(CLI::Range(size_t{0}, size_t{100000000}))
+      ->capture_default_str();
+  cmd->add_option("--api-token-file", o->api_token_file,
+                  "Bearer tokens, one '<read|commit> <token>' per line: data routes then need "
+                  "'Authorization: Bearer <token>' (read: GET routes; commit: also POST offsets). "
+                  "/healthz, /readyz, / and /openapi.yaml stay open");
+  cmd->add_flag("--metrics-auth", o->metrics_auth,
+                "With --api-token-file: /metrics needs a token too");
   cmd->add_flag("--migrate", o->migrate, "Apply PostgreSQL migrations before serving");
   cmd->add_option("--log-format", o->log_format, "text or json")->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
+}
+
+Result<HttpLimits> resolve_http_limits(const ServeOptions& o) {
+  HttpLimits l{o.max_connections, o.max_connections_per_ip, o.max_long_polls, o.max_long_polls_per_ip};
+  // Long-polls hold connections: some must stay free for every other request.
+  if (l.max_long_polls == 0) l.max_long_polls = std::max<size_t>(1, size_t{l.max_connections} * 3 / 4);
+  if (l.max_long_polls >= l.max_connections) {
+    return invalid_argument(fmt::format(
+        "--max-long-polls ({}) must be below --max-connections ({}) so that waiting long-polls "
+        "cannot take every connection",
+        l.max_long_polls, l.max_connections));
+  }
+  if (l.max_connections_per_ip > 0) {
+    if (l.max_long_polls_per_ip == 0) {
+      l.max_long_polls_per_ip = std::max<size_t>(1, size_t{l.max_connections_per_ip} * 3 / 4);
+    }
+    if (l.max_long_polls_per_ip >= l.max_connections_per_ip && l.max_connections_per_ip > 1) {
+      return invalid_argument(fmt::format("--max-long-polls-per-ip ({}) must be below --max-connections-per-ip ({})",
+                                          l.max_long_polls_per_ip, l.max_connections_per_ip));
+    }
+  }
+  l.max_long_polls_per_ip = std::min(l.max_long_polls_per_ip, l.max_long_polls);
+  return l;
 }
 
 int run_serve(const ServeOptions& o) {
@@ -82,6 +132,25 @@ int run_serve(const ServeOptions& o) {
   auto listen = parse_listen(o.listen);
   if (!listen.ok()) {
     spdlog::error("{}", listen.error().message());
+    return 2;
+  }
+  auto limits = resolve_http_limits(o);
+  if (!limits.ok()) {
+    spdlog::error("{}", limits.error().message());
+    return 2;
+  }
+  std::shared_ptr<const api::TokenAuth> auth;
+  if (!o.api_token_file.empty()) {
+    auto loaded = api::TokenAuth::load_file(o.api_token_file);
+    if (!loaded.ok()) {
+      spdlog::error("--api-token-file: {}", loaded.error().message());
+      return 2;
+    }
+    auth = std::move(*loaded);
+    spdlog::info("authentication: {} read and {} commit tokens{}", auth->read_tokens(), auth->commit_tokens(),
+                 o.metrics_auth ? "; /metrics needs a token" : "");
+  } else if (o.metrics_auth) {
+    spdlog::error("--metrics-auth needs --api-token-file");
     return 2;
   }
 
@@ -102,7 +171,8 @@ int run_serve(const ServeOptions& o) {
     }
   }
 
-  auto registry = std::make_shared<prometheus::Registry>();
+  // Also reports the process_* metrics and streamhouse_build_info at each scrape.
+  auto registry = std::make_shared<api::ProcessMetricsRegistry>();
   read::LogReaderOptions ro;
   ro.source.block_cache_bytes = o.block_cache_bytes;
   const bool listing = o.backend.metadata == "listing" || o.backend.metadata.empty();
@@ -144,7 +214,11 @@ int run_serve(const ServeOptions& o) {
   api::ApiOptions ao;
   ao.request_timeout_ms = o.request_timeout_ms;
   ao.cors_origin = o.cors_origin;
-  ao.max_long_polls = o.max_long_polls;
+  ao.max_long_polls = limits->max_long_polls;
+  ao.max_long_polls_per_client = limits->max_long_polls_per_ip;
+  ao.max_groups = o.max_groups;
+  ao.auth = auth;
+  ao.metrics_auth = o.metrics_auth;
   auto engine = std::make_shared<exec::IoEngine>(exec::IoEngineOptions{o.io_threads, o.io_queue},
                                                  *registry);
   auto prober = std::make_shared<api::ReadinessProber>(backends->metadata, backends->store);
@@ -157,6 +231,8 @@ int run_serve(const ServeOptions& o) {
   ho.port = listen->second;
   ho.threads = o.threads;
   ho.connection_limit = o.max_connections;
+  ho.per_ip_connection_limit = limits->max_connections_per_ip;
+  ho.connection_timeout_s = o.connection_timeout_s;
   auto server = api::HttpServer::start(
       ho, [service](api::HttpRequest&& req, api::Responder resp) {
         service->handle(std::move(req), std::move(resp));

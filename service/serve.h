@@ -30,13 +30,29 @@ struct ServeOptions {
   int64_t request_timeout_ms = 10000;
   int64_t drain_timeout_ms = 10000;
   std::string cors_origin;
-  size_t max_long_polls = 10000;
+  size_t max_long_polls = 0;           // 0 = 3/4 of max_connections; must stay below it
+  unsigned max_connections_per_ip = 1024;  // 0 = no limit
+  size_t max_long_polls_per_ip = 0;    // 0 = 3/4 of max_connections_per_ip (none if that is 0)
+  unsigned connection_timeout_s = 15;  // idle connections are closed after this
+  size_t max_groups = 1000;            // 0 = no limit
+  std::string api_token_file;          // "" = no authentication
+  bool metrics_auth = false;
   bool migrate = false;
   std::string log_format = "text";
   std::string log_level = "info";
 };
 
 void add_serve_flags(CLI::App* cmd, ServeOptions* opts);
+
+// Connection and long-poll limits after defaults are applied, or
+// kInvalidArgument if they contradict each other (a message naming the flags).
+struct HttpLimits {
+  unsigned max_connections;
+  unsigned max_connections_per_ip;
+  size_t max_long_polls;
+  size_t max_long_polls_per_ip;
+};
+Result<HttpLimits> resolve_http_limits(const ServeOptions& opts);
 int run_serve(const ServeOptions& opts);
 
 }  // namespace sh::service

@@ -197,5 +197,40 @@ TEST(ApiEngineTest, ReadyzAnswersFromTheProberAndNeverListsTheStore) {
   EXPECT_TRUE(ready) << "the prober must see the store come back";
 }
 
+TEST(ApiEngineTest, ReadyzShowsAStableStatusNeverTheErrorText) {
+  Harness h({2, 16}, 10000);
+  h.store->add(testing::FaultRule::error("", Errc::kUnavailable,
+                                         "connect to http://10.1.2.3:9000/bucket failed: Connection refused"));
+  EXPECT_EQ(h.get("/topics/t/partitions/0/records?offset=3999").status, 503);
+  testing::HttpResult r;
+  for (int i = 0; i < 200; ++i) {
+    r = h.get("/readyz");
+    if (r.status == 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(r.status, 503) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["checks"]["object_store"], "unavailable");
+  EXPECT_EQ(r.body.find("10.1.2.3"), std::string::npos) << "/readyz leaks an internal endpoint: " << r.body;
+  EXPECT_EQ(r.body.find("refused"), std::string::npos) << "/readyz leaks the error text: " << r.body;
+  for (const auto& [k, v] : j["checks"].items()) {
+    if (v.is_string()) {
+      EXPECT_TRUE(v == "ok" || v == "unavailable" || v == "pending") << k << " = " << v;
+    }
+  }
+}
+
+TEST(ApiEngineTest, ALongPollArrivingWhileDrainingIsAnsweredAtOnce) {
+  Harness h({2, 16}, 10000);
+  h.service->set_draining(true);
+  // Without the fix it would wait its 20 s (until the drain sweep); the client gives up after 5 s.
+  auto r = h.get("/topics/t/partitions/0/records?offset=latest&timeout_ms=20000", /*timeout_ms=*/5000);
+  ASSERT_EQ(r.status, 503) << r.error << " " << r.body;
+  EXPECT_EQ(json::parse(r.body)["error_code"], 50302) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  auto plain = h.get("/topics/t/partitions/0/records?offset=latest");
+  EXPECT_EQ(plain.status, 200) << "a read that does not wait is still served while draining: " << plain.body;
+}
+
 }  // namespace
 }  // namespace sh::api
