@@ -1,0 +1,325 @@
+#include "api/stream_handler.h"
+
+#include "api/read_params.h"
+
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "api/errors.h"
+#include "api/json_writer.h"
+#include "api/records_json.h"
+#include "core/format/names.h"
+#include "core/read/record_stream.h"
+#include "core/read/start_resolver.h"
+#include "core/text/utf8.h"
+
+namespace sh::api {
+namespace {
+
+constexpr int64_t kMinHeartbeatMs = 10;
+constexpr int64_t kMaxHeartbeatMs = 300000;
+
+// In format=json a value that is JSON text is embedded as it is, and JSON
+// allows raw line breaks as whitespace between tokens (never inside a string):
+// turning them into spaces keeps the value and keeps a record on one line.
+void flatten_line_breaks(std::string* out, size_t from) {
+  for (size_t i = from; i < out->size(); ++i) {
+    char& c = (*out)[i];
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+}
+
+void append_message(JsonWriter& w, const std::string& message) {
+  if (text::valid_utf8(message)) {
+    w.string(message);
+  } else {
+    w.string("(message not valid UTF-8)");
+  }
+}
+
+// {"end":{"next_offset":N,"reason":"..."}}
+void end_json(std::string* out, uint64_t next_offset, read::StreamEndReason reason) {
+  JsonWriter w(out);
+  w.ch('{').key("end").ch('{').key("next_offset").number(next_offset);
+  w.ch(',').key("reason").string(read::stream_end_reason_name(reason)).ch('}').ch('}');
+}
+
+// {"error":{"error_code":C,"message":M,"next_offset":N}}
+void error_json(std::string* out, const Error& e, uint64_t next_offset) {
+  const ApiError api = to_api_error(e);
+  JsonWriter w(out);
+  w.ch('{').key("error").ch('{').key("error_code").number(static_cast<int64_t>(api.error_code));
+  w.ch(',').key("message");
+  append_message(w, api.message);
+  w.ch(',').key("next_offset").number(next_offset).ch('}').ch('}');
+}
+
+class NdjsonEncoder final : public read::StreamEncoder {
+ public:
+  explicit NdjsonEncoder(RecordFormat fmt) : fmt_(fmt) {}
+  void records(const read::ReadResult& r, std::string* out) override {
+    out->reserve(out->size() + r.bytes + r.records.size() * 96);
+    for (const read::RecordRef& ref : r.records) {
+      const size_t from = out->size();
+      append_record_json(out, ref.block->record(ref.index, &scratch_), fmt_);
+      if (fmt_ == RecordFormat::kJson) flatten_line_breaks(out, from);
+      out->push_back('\n');
+    }
+  }
+  // NDJSON has no comment line: a waiting follower's socket is checked instead.
+  void heartbeat(std::string* /*out*/) override {}
+  void end(uint64_t next_offset, read::StreamEndReason reason, std::string* out) override {
+    end_json(out, next_offset, reason);
+    out->push_back('\n');
+  }
+  void error(const Error& e, uint64_t next_offset, std::string* out) override {
+    error_json(out, e, next_offset);
+    out->push_back('\n');
+  }
+
+ private:
+  RecordFormat fmt_;
+  std::vector<HeaderView> scratch_;
+};
+
+class SseEncoder final : public read::StreamEncoder {
+ public:
+  explicit SseEncoder(RecordFormat fmt) : fmt_(fmt) {}
+  void records(const read::ReadResult& r, std::string* out) override {
+    out->reserve(out->size() + r.bytes + r.records.size() * 128);
+    for (const read::RecordRef& ref : r.records) {
+      const RecordView rec = ref.block->record(ref.index, &scratch_);
+      out->append("id: ");
+      JsonWriter(out).number(rec.offset);
+      out->append("\ndata: ");
+      const size_t from = out->size();
+      append_record_json(out, rec, fmt_);
+      if (fmt_ == RecordFormat::kJson) flatten_line_breaks(out, from);
+      out->append("\n\n");
+    }
+  }
+  void heartbeat(std::string* out) override { out->append(": heartbeat\n\n"); }
+  void end(uint64_t next_offset, read::StreamEndReason reason, std::string* out) override {
+    out->append("event: end\ndata: ");
+    end_json(out, next_offset, reason);
+    out->append("\n\n");
+  }
+  void error(const Error& e, uint64_t next_offset, std::string* out) override {
+    out->append("event: error\ndata: ");
+    error_json(out, e, next_offset);
+    out->append("\n\n");
+  }
+
+ private:
+  RecordFormat fmt_;
+  std::vector<HeaderView> scratch_;
+};
+
+// Moves framed chunks from the producer into the response while the response
+// holds less than kHighWaterBytes. Owned by the response's drain callback (so
+// it lives exactly as long as the response body); the producer refers to it
+// weakly. Destroying it closes the producer.
+class StreamSession {
+ public:
+  StreamSession(std::shared_ptr<read::RecordStream> producer, std::weak_ptr<ResponseStream> out,
+                StreamMetrics* metrics)
+      : producer_(std::move(producer)), out_(std::move(out)), metrics_(metrics) {
+    metrics_->active.Increment();
+  }
+  ~StreamSession() {
+    producer_->close();
+    if (!outcome_) metrics_->ended.Add({{"outcome", "client_gone"}}).Increment();
+    metrics_->active.Decrement();
+  }
+  StreamSession(const StreamSession&) = delete;
+  StreamSession& operator=(const StreamSession&) = delete;
+
+  // Runs on producer threads (a chunk was queued) and on server threads (the
+  // response drained, or closed). Never blocks beyond the stream's locks.
+  void pump() noexcept {
+    try {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      std::shared_ptr<ResponseStream> out = out_.lock();
+      if (out == nullptr) return stop_locked(nullptr);
+      if (!out->open()) return stop_locked(out.get());
+      while (out->buffered() < StreamHandler::kHighWaterBytes) {
+        std::optional<read::StreamChunk> c = producer_->pop();
+        if (!c) return;
+        if (!c->bytes.empty() && !out->write(c->bytes)) return stop_locked(out.get());
+        metrics_->records.Increment(static_cast<double>(c->records));
+        metrics_->bytes.Increment(static_cast<double>(c->bytes.size()));
+        if (c->last) {
+          outcome_ = c->failed ? "error" : read::stream_end_reason_name(c->end_reason);
+          metrics_->ended.Add({{"outcome", std::string(*outcome_)}}).Increment();
+          return stop_locked(out.get());
+        }
+      }
+    } catch (...) {
+      // Only allocation can throw here; the stream then ends when its client
+      // or the server closes it.
+    }
+  }
+
+ private:
+  // Ends the body (a no-op if the client is gone: it resumes a connection
+  // suspended while its peer hung up, so the server completes and frees it)
+  // and closes the producer.
+  void stop_locked(ResponseStream* out) {
+    stopped_ = true;
+    if (out != nullptr) out->finish();
+    producer_->close();
+  }
+
+  std::mutex mu_;
+  const std::shared_ptr<read::RecordStream> producer_;
+  const std::weak_ptr<ResponseStream> out_;
+  StreamMetrics* const metrics_;
+  bool stopped_ = false;
+  std::optional<std::string_view> outcome_;
+};
+
+bool wants_sse(const HttpRequest& request) {
+  const std::string* accept = request.header("accept");
+  return accept != nullptr && accept->find("text/event-stream") != std::string::npos;
+}
+
+}  // namespace
+
+StreamMetrics::StreamMetrics(prometheus::Registry& registry)
+    : active(prometheus::BuildGauge()
+                 .Name("streamhouse_streams_active")
+                 .Help("Record streams (NDJSON, SSE) currently open")
+                 .Register(registry)
+                 .Add({})),
+      ended(prometheus::BuildCounter()
+                .Name("streamhouse_streams_total")
+                .Help("Record streams that ended, by outcome (high_watermark, end_offset, error, "
+                      "client_gone)")
+                .Register(registry)),
+      records(prometheus::BuildCounter()
+                  .Name("streamhouse_stream_records_total")
+                  .Help("Records sent on record streams")
+                  .Register(registry)
+                  .Add({})),
+      bytes(prometheus::BuildCounter()
+                .Name("streamhouse_stream_bytes_total")
+                .Help("Body bytes queued on record streams")
+                .Register(registry)
+                .Add({})) {}
+
+StreamHandler::StreamHandler(std::shared_ptr<read::LogReader> reader,
+                             std::shared_ptr<MetadataStore> metadata,
+                             std::shared_ptr<read::WatermarkNotifier> notifier,
+                             std::shared_ptr<exec::IoEngine> engine, prometheus::Registry& registry,
+                             GroupLagTracker* lag, StreamHandlerOptions opts)
+    : reader_(std::move(reader)),
+      metadata_(std::move(metadata)),
+      notifier_(std::move(notifier)),
+      engine_(std::move(engine)),
+      lag_(lag),
+      opts_(opts),
+      metrics_(registry) {}
+
+void StreamHandler::serve(const std::string& topic, int32_t partition, const QueryParams& q,
+                          const HttpRequest& request,
+                          const std::function<void(HttpResponse)>& answer) {
+  auto fail = [&](const ApiError& e) { answer(error_response(e)); };
+
+  RecordFormat fmt = RecordFormat::kString;
+  if (auto e = parse_format_param(q, &fmt)) return fail(*e);
+  read::RecordStreamOptions so;
+  so.topic = topic;
+  so.partition = partition;
+  so.read_timeout = Millis(opts_.read_timeout_ms);
+  if (auto f = q.get("follow")) {
+    if (*f == "true") {
+      so.follow = true;
+    } else if (*f != "false") {
+      return fail({kBadParameter, "follow must be true or false"});
+    }
+  }
+  if (q.has("end_offset")) {
+    uint64_t end = 0;
+    if (auto e = q.get_uint("end_offset", 0, static_cast<uint64_t>(INT64_MAX), &end)) return fail(*e);
+    so.end_offset = end;
+  }
+  int64_t heartbeat_ms = opts_.default_heartbeat_ms;
+  if (auto e = q.get_int("heartbeat_ms", kMinHeartbeatMs, kMaxHeartbeatMs, &heartbeat_ms)) return fail(*e);
+  so.heartbeat = Millis(heartbeat_ms);
+
+  read::StartRequest start;
+  if (auto e = parse_start_params(q, &start)) return fail(*e);
+  // A reconnecting EventSource resends the original URL plus Last-Event-ID:
+  // resume after the last event it saw, whatever the URL's start says.
+  std::optional<uint64_t> resume_at;
+  if (const std::string* last = request.header("last-event-id"); last != nullptr && !last->empty()) {
+    auto id = parse_uint(*last);
+    if (!id || *id >= static_cast<uint64_t>(INT64_MAX)) {
+      return fail({kBadParameter, fmt::format("Last-Event-ID must be a record offset, got '{}'",
+                                              last->substr(0, 64))});
+    }
+    resume_at = *id + 1;
+  }
+  if (so.follow && notifier_ == nullptr) {
+    return fail({kInternal, "internal error: follow needs the watermark notifier"});
+  }
+
+  auto core_fail = [&](const Error& e) {
+    if (e.code() == Errc::kOffsetOutOfRange) {
+      auto info = reader_->partition_info(topic, partition);
+      if (info.ok()) {
+        return answer(offset_out_of_range_response(e.message(), info->log_start_offset,
+                                                   info->high_watermark));
+      }
+    }
+    answer(error_response(to_api_error(e)));
+  };
+  if (resume_at) {
+    so.start = read::StartPosition::at(*resume_at);
+  } else {
+    auto resolved = read::resolve_start(start, topic, partition, *metadata_, *reader_);
+    if (!resolved.ok()) return core_fail(resolved.error());
+    if (resolved->committed && lag_ != nullptr) {
+      lag_->record(start.group, topic, partition, *resolved->committed);
+    }
+    so.start = resolved->start;
+  }
+
+  const bool sse = wants_sse(request);
+  // chunk_bytes then bounds a chunk's framed bytes (the record object plus
+  // its line break, or its SSE "id:"/"data:" framing).
+  const uint64_t framing = sse ? 32 : 1;
+  so.record_cost = [fmt, framing](const RecordView& r) { return encoded_record_size(r, fmt) + framing; };
+  std::unique_ptr<read::StreamEncoder> encoder;
+  if (sse) {
+    encoder = std::make_unique<SseEncoder>(fmt);
+  } else {
+    encoder = std::make_unique<NdjsonEncoder>(fmt);
+  }
+  auto producer = read::RecordStream::open(reader_, notifier_, engine_, std::move(encoder), so);
+  if (!producer.ok()) return core_fail(producer.error());
+
+  auto body = std::make_shared<ResponseStream>();
+  auto session = std::make_shared<StreamSession>(*producer, body, &metrics_);
+  // The drain callback owns the session: it lives as long as the body does.
+  body->on_drain(kLowWaterBytes, [session] { session->pump(); });
+  std::weak_ptr<StreamSession> weak = session;
+  (*producer)->start([weak] {
+    if (auto s = weak.lock()) s->pump();
+  });
+
+  HttpResponse r;
+  r.content_type = sse ? "text/event-stream" : "application/x-ndjson";
+  r.stream = std::move(body);
+  r.with_header("Cache-Control", "no-store");
+  r.with_header("X-Accel-Buffering", "no");
+  answer(std::move(r));
+}
+
+}  // namespace sh::api

@@ -1,0 +1,391 @@
+// RecordStream over real segment objects in a temp directory (LocalObjectStore
+// + ListingMetadataStore), a real IoEngine and WatermarkNotifier: the bounded
+// queue, the end reasons, end_offset, a follower woken by a new segment, a
+// corrupt block ending the stream with an error and never a wrong record.
+#include "core/read/record_stream.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include "core/format/names.h"
+#include "core/format/segment.h"
+#include "core/metadata/listing_metadata_store.h"
+#include "core/storage/local_object_store.h"
+#include "tests/support/fault_injecting_object_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace sh::read {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Frames pieces as plain text lines: "r <offset> <value>", "hb", "end <next> <reason>",
+// "error <message>".
+class TextEncoder final : public StreamEncoder {
+ public:
+  void records(const ReadResult& r, std::string* out) override {
+    std::vector<HeaderView> scratch;
+    for (const RecordRef& ref : r.records) {
+      RecordView v = ref.block->record(ref.index, &scratch);
+      out->append(fmt::format("r {} {}\n", v.offset, v.value ? std::string(*v.value) : "null"));
+    }
+  }
+  void heartbeat(std::string* out) override { out->append("hb\n"); }
+  void end(uint64_t next, StreamEndReason reason, std::string* out) override {
+    out->append(fmt::format("end {} {}\n", next, stream_end_reason_name(reason)));
+  }
+  void error(const Error& e, uint64_t next, std::string* out) override {
+    out->append(fmt::format("error {} at {}\n", e.to_string(), next));
+  }
+};
+
+std::string value_of(uint64_t offset) { return fmt::format("value-{}", offset); }
+
+// Takes chunks as they come (on_ready), like the HTTP side does.
+class Collector {
+ public:
+  explicit Collector(std::shared_ptr<RecordStream> s) : stream_(std::move(s)) {}
+
+  void start() {
+    stream_->start([this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++ready_;
+      cv_.notify_all();
+    });
+  }
+  // Pops until a line matching `until` (a prefix) arrives or the last chunk;
+  // returns false on timeout.
+  bool run(const std::string& until = "", std::chrono::milliseconds timeout = 20s) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      while (auto c = stream_->pop()) {
+        text += c->bytes;
+        records += c->records;
+        ++chunks;
+        if (c->last) {
+          last = std::move(*c);
+          return true;
+        }
+        if (!until.empty() && text.find(until) != std::string::npos) return true;
+      }
+      // Woken by on_ready when start() was ours; else the queue is re-checked.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, 10ms, [&] { return ready_ > seen_ || stream_->queued() > 0; });
+      seen_ = ready_;
+      if (std::chrono::steady_clock::now() > give_up) return false;
+    }
+  }
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+
+  std::string text;
+  uint64_t records = 0;
+  int chunks = 0;
+  std::optional<StreamChunk> last;
+
+ private:
+  std::shared_ptr<RecordStream> stream_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int ready_ = 0;
+  int seen_ = 0;
+};
+
+class RecordStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto local = LocalObjectStore::open(scratch_.path().string(), true);
+    ASSERT_TRUE(local.ok()) << local.error().to_string();
+    faults_ = std::make_shared<testing::FaultInjectingObjectStore>(*local);
+    metadata_ = std::make_shared<ListingMetadataStore>(faults_);
+    LogReaderOptions o;
+    o.index_ttl = Millis(60000);
+    o.tail_refresh_interval = Millis(0);
+    reader_ = std::make_shared<LogReader>(metadata_, faults_, o, registry_);
+    WatermarkNotifierOptions no;
+    no.poll_interval = Millis(20);
+    notifier_ = std::make_shared<WatermarkNotifier>(reader_, no, registry_);
+    exec::IoEngineOptions eo;
+    eo.threads = 2;
+    engine_ = std::make_shared<exec::IoEngine>(eo, registry_);
+  }
+  void TearDown() override {
+    notifier_->shutdown();
+    engine_->stop();
+  }
+
+  // One segment of records [base, base+n), small blocks.
+  void write_segment(uint64_t base, int n, uint32_t block_bytes = 512) {
+    format::SegmentWriterOptions o;
+    o.block_bytes = block_bytes;
+    o.compression = format::Compression::kNone;
+    format::SegmentWriter w(o);
+    for (int i = 0; i < n; ++i) {
+      Record r;
+      r.offset = base + static_cast<uint64_t>(i);
+      r.timestamp = 1000 + static_cast<int64_t>(r.offset);
+      r.key = fmt::format("k{}", r.offset);
+      r.value = value_of(r.offset);
+      ASSERT_TRUE(w.add(r).ok());
+    }
+    auto bytes = w.finish();
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(faults_->put(format::segment_key("", "t", 0, base), *bytes, {}).ok());
+  }
+
+  Result<std::shared_ptr<RecordStream>> open(RecordStreamOptions o) {
+    o.topic = "t";
+    o.partition = 0;
+    return RecordStream::open(reader_, notifier_, engine_, std::make_unique<TextEncoder>(), std::move(o));
+  }
+
+  // Every "r <offset> <value>" line is the record the log holds at that offset,
+  // offsets strictly increase from `first`, and there are `count` of them.
+  static void expect_records(const Collector& c, uint64_t first, uint64_t count) {
+    uint64_t want = first;
+    uint64_t seen = 0;
+    for (const std::string& l : c.lines()) {
+      if (l.rfind("r ", 0) != 0) continue;
+      EXPECT_EQ(l, fmt::format("r {} {}", want, value_of(want))) << "record " << seen;
+      ++want;
+      ++seen;
+    }
+    EXPECT_EQ(seen, count);
+    EXPECT_EQ(c.records, count) << "chunk record counts";
+  }
+
+  testing::ScratchDir scratch_{"sh-stream-test"};
+  prometheus::Registry registry_;
+  std::shared_ptr<testing::FaultInjectingObjectStore> faults_;
+  std::shared_ptr<MetadataStore> metadata_;
+  std::shared_ptr<LogReader> reader_;
+  std::shared_ptr<WatermarkNotifier> notifier_;
+  std::shared_ptr<exec::IoEngine> engine_;
+};
+
+TEST_F(RecordStreamTest, ReadsToTheHighWatermarkOfTheStartThenEnds) {
+  write_segment(0, 300);
+  write_segment(300, 200);
+  RecordStreamOptions o;
+  o.start = StartPosition::earliest();
+  o.chunk_records = 64;
+  auto s = open(o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_EQ((*s)->high_watermark_at_open(), 500u);
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  expect_records(c, 0, 500);
+  ASSERT_TRUE(c.last.has_value());
+  EXPECT_FALSE(c.last->failed);
+  EXPECT_EQ(c.lines().back(), "end 500 high_watermark");
+  EXPECT_GT(c.chunks, 500 / 64) << "the stream comes in chunks of at most chunk_records";
+  EXPECT_FALSE((*s)->producing());
+}
+
+TEST_F(RecordStreamTest, EndOffsetIsExclusiveAndAboveTheWatermarkTheWatermarkWins) {
+  write_segment(0, 300);
+  RecordStreamOptions o;
+  o.start = StartPosition::at(10);
+  o.end_offset = 123;
+  o.chunk_records = 50;
+  auto s = open(o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  expect_records(c, 10, 113);
+  EXPECT_EQ(c.lines().back(), "end 123 end_offset");
+
+  o.end_offset = 1000;
+  auto s2 = open(o);
+  ASSERT_TRUE(s2.ok());
+  Collector c2(*s2);
+  c2.start();
+  ASSERT_TRUE(c2.run());
+  expect_records(c2, 10, 290);
+  EXPECT_EQ(c2.lines().back(), "end 300 high_watermark");
+
+  // A start at (or past) end_offset ends at once, with nothing.
+  o.start = StartPosition::at(200);
+  o.end_offset = 200;
+  auto s3 = open(o);
+  ASSERT_TRUE(s3.ok());
+  Collector c3(*s3);
+  c3.start();
+  ASSERT_TRUE(c3.run());
+  expect_records(c3, 200, 0);
+  EXPECT_EQ(c3.lines().back(), "end 200 end_offset");
+}
+
+TEST_F(RecordStreamTest, BadStartIsAnErrorOfOpenNotOfTheStream) {
+  write_segment(0, 10);
+  RecordStreamOptions o;
+  o.start = StartPosition::at(11);
+  auto s = open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Errc::kOffsetOutOfRange);
+}
+
+TEST_F(RecordStreamTest, QueueStaysBoundedWhileTheConsumerDoesNotTake) {
+  write_segment(0, 5000);
+  RecordStreamOptions o;
+  o.start = StartPosition::earliest();
+  o.max_chunks = 3;
+  o.chunk_records = 100;
+  auto s = open(o);
+  ASSERT_TRUE(s.ok());
+  std::atomic<int> ready{0};
+  (*s)->start([&] { ready.fetch_add(1); });
+  // Without pop() the producer fills the queue and pauses.
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (((*s)->producing() || (*s)->queued() < 3) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_FALSE((*s)->producing()) << "the producer must pause when the queue is full";
+  EXPECT_EQ((*s)->queued(), 3u);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ((*s)->queued(), 3u) << "a paused producer queues nothing more";
+  EXPECT_LE(ready.load(), 3);
+
+  // Taking resumes it, and the stream completes exactly.
+  Collector c(*s);
+  ASSERT_TRUE(c.run());
+  expect_records(c, 0, 5000);
+  EXPECT_EQ(c.lines().back(), "end 5000 high_watermark");
+}
+
+TEST_F(RecordStreamTest, FollowerWaitsWithHeartbeatsAndWakesOnANewSegment) {
+  write_segment(0, 20);
+  RecordStreamOptions o;
+  o.start = StartPosition::at(15);
+  o.follow = true;
+  o.heartbeat = Millis(50);
+  auto s = open(o);
+  ASSERT_TRUE(s.ok());
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run("hb\n")) << "a waiting follower sends heartbeats; got: " << c.text;
+  expect_records(c, 15, 5);
+  EXPECT_FALSE(c.last.has_value()) << "a follower does not end at the high watermark";
+  EXPECT_TRUE((*s)->producing()) << "it waits on the notifier";
+
+  write_segment(20, 7);
+  ASSERT_TRUE(c.run("r 26 ")) << "the follower must see records written after it caught up: " << c.text;
+  expect_records(c, 15, 12);
+
+  (*s)->close();
+  EXPECT_EQ((*s)->queued(), 0u);
+  EXPECT_FALSE((*s)->pop().has_value());
+}
+
+TEST_F(RecordStreamTest, FollowerStopsAtEndOffset) {
+  write_segment(0, 5);
+  RecordStreamOptions o;
+  o.start = StartPosition::at(0);
+  o.follow = true;
+  o.end_offset = 8;
+  o.heartbeat = Millis(1000);
+  auto s = open(o);
+  ASSERT_TRUE(s.ok());
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run("r 4 "));
+  write_segment(5, 10);
+  ASSERT_TRUE(c.run());
+  expect_records(c, 0, 8);
+  EXPECT_EQ(c.lines().back(), "end 8 end_offset");
+}
+
+TEST_F(RecordStreamTest, CorruptBlockEndsWithAnErrorNamingTheObjectNeverAWrongRecord) {
+  write_segment(0, 100);
+  write_segment(100, 100);
+  // Every range read of the second segment comes back with one byte flipped.
+  faults_->add(testing::FaultRule::flip("get_range", 40).on_key("seg_00000000000000000100"));
+  RecordStreamOptions o;
+  o.start = StartPosition::earliest();
+  o.chunk_records = 30;
+  auto s = open(o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  ASSERT_TRUE(c.last.has_value());
+  EXPECT_TRUE(c.last->failed);
+  const std::string tail = c.lines().back();
+  EXPECT_EQ(tail.rfind("error ", 0), 0u) << tail;
+  EXPECT_NE(tail.find("seg_00000000000000000100"), std::string::npos) << "names the object: " << tail;
+  // Records before the bad block are exact; none from it or after it.
+  uint64_t want = 0;
+  for (const std::string& l : c.lines()) {
+    if (l.rfind("r ", 0) != 0) continue;
+    EXPECT_EQ(l, fmt::format("r {} {}", want, value_of(want)));
+    ++want;
+  }
+  EXPECT_GE(want, 100u) << "the first segment is streamed whole";
+  EXPECT_LT(want, 200u) << "the corrupt segment's records are not";
+  EXPECT_GT(faults_->injected(), 0u);
+}
+
+TEST_F(RecordStreamTest, CloseDropsTheQueueAndStopsProducing) {
+  write_segment(0, 3000);
+  RecordStreamOptions o;
+  o.start = StartPosition::earliest();
+  o.chunk_records = 100;
+  auto s = open(o);
+  ASSERT_TRUE(s.ok());
+  std::atomic<int> after_close{0};
+  std::atomic<bool> closed{false};
+  (*s)->start([&] {
+    if (closed.load()) after_close.fetch_add(1);
+  });
+  (*s)->close();
+  closed.store(true);
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while ((*s)->producing() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE((*s)->producing());
+  EXPECT_EQ((*s)->queued(), 0u);
+  EXPECT_FALSE((*s)->pop().has_value());
+  EXPECT_EQ(after_close.load(), 0);
+}
+
+TEST_F(RecordStreamTest, ClosedFollowerIsFreedWhileTheNotifierStillHoldsItsWait) {
+  write_segment(0, 5);
+  RecordStreamOptions o;
+  o.start = StartPosition::at(5);
+  o.follow = true;
+  o.heartbeat = Millis(60000);
+  std::weak_ptr<RecordStream> weak;
+  {
+    auto s = open(o);
+    ASSERT_TRUE(s.ok());
+    (*s)->start([] {});
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (notifier_->waiters() == 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_EQ(notifier_->waiters(), 1u);
+    weak = *s;
+    (*s)->close();
+  }
+  EXPECT_TRUE(weak.expired()) << "the notifier's wait must not keep a closed stream alive";
+}
+
+}  // namespace
+}  // namespace sh::read
