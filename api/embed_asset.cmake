@@ -1,7 +1,45 @@
 # Generates a .cc defining `std::string_view <FUNC>()` that returns the bytes of INPUT.
-# cmake -DINPUT=... -DOUTPUT=... -DFUNC=... -P embed_asset.cmake
+# cmake -DINPUT=... -DOUTPUT=... -DFUNC=... [-DINLINE=a.css,b.js] -P embed_asset.cmake
+#
+# INLINE names files beside INPUT that INPUT links (an HTML page): each
+# `<link rel="stylesheet" href="a.css">` becomes `<style>` + a.css + `</style>` and each
+# `<script src="b.js"></script>` becomes `<script>` + b.js + `</script>`, so the served page
+# is one self-contained asset (no extra route, nothing fetched from elsewhere) while the
+# sources stay separate files. Without INLINE the bytes are embedded exactly as they are.
+set(source "${INPUT}")
+if(INLINE)
+  string(REPLACE "," ";" INLINE "${INLINE}")
+  get_filename_component(dir "${INPUT}" DIRECTORY)
+  file(READ "${INPUT}" page)
+  foreach(name IN LISTS INLINE)
+    file(READ "${dir}/${name}" content)
+    if(name MATCHES "\\.css$")
+      set(tag "<link rel=\"stylesheet\" href=\"${name}\">")
+      set(closing "</style")
+      set(replacement "<style>\n${content}</style>")
+    elseif(name MATCHES "\\.js$")
+      set(tag "<script src=\"${name}\"></script>")
+      set(closing "</script")
+      set(replacement "<script>\n${content}</script>")
+    else()
+      message(FATAL_ERROR "embed_asset: cannot inline ${name} (only .css and .js)")
+    endif()
+    string(FIND "${page}" "${tag}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "embed_asset: ${INPUT} has no ${tag} to replace with ${name}")
+    endif()
+    string(TOLOWER "${content}" lower)
+    string(FIND "${lower}" "${closing}" bad)
+    if(NOT bad EQUAL -1)
+      message(FATAL_ERROR "embed_asset: ${name} contains '${closing}', which would end the inline element early")
+    endif()
+    string(REPLACE "${tag}" "${replacement}" page "${page}")
+  endforeach()
+  set(INPUT "${OUTPUT}.inlined")
+  file(WRITE "${INPUT}" "${page}")
+endif()
 file(READ "${INPUT}" hex HEX)
 string(LENGTH "${hex}" hex_len)
 math(EXPR size "${hex_len} / 2")
 string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," body "${hex}")
-file(WRITE "${OUTPUT}" "// Generated from ${INPUT}; do not edit.\n#include \"api/assets.h\"\nnamespace sh::api {\nnamespace {\nconst char kData[] = {${body} 0};\n}\nstd::string_view ${FUNC}() { return {kData, ${size}}; }\n}  // namespace sh::api\n")
+file(WRITE "${OUTPUT}" "// Generated from ${source}; do not edit.\n#include \"api/assets.h\"\nnamespace sh::api {\nnamespace {\nconst char kData[] = {${body} 0};\n}\nstd::string_view ${FUNC}() { return {kData, ${size}}; }\n}  // namespace sh::api\n")
