@@ -1,5 +1,6 @@
 #include "api/api_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string_view>
 #include <vector>
@@ -10,8 +11,10 @@
 #include <spdlog/spdlog.h>
 
 #include "api/assets.h"
+#include "api/commit_body.h"
 #include "api/json_writer.h"
 #include "api/query.h"
+#include "api/read_params.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "core/format/names.h"
@@ -44,6 +47,8 @@ bool touches_storage(RouteId id) {
     case RouteId::kPartition:
     case RouteId::kSegments:
     case RouteId::kRecords:
+    case RouteId::kRecordsStream:
+    case RouteId::kTopicRecords:
     case RouteId::kGroups:
     case RouteId::kGroupOffsets:
       return true;
@@ -114,7 +119,17 @@ ApiService::ApiService(std::shared_ptr<read::LogReader> reader,
       prober_(std::move(prober)),
       opts_(std::move(opts)),
       metrics_(*registry_),
-      lag_(reader_.get()) {}
+      lag_(reader_.get(), opts_.max_groups),
+      long_polls_(opts_.max_long_polls, opts_.max_long_polls_per_client, *registry_),
+      streams_(reader_, metadata_, notifier_, engine_, *registry_, &lag_,
+               StreamHandlerOptions{15000, opts_.request_timeout_ms}),
+      topic_records_(reader_, metadata_, notifier_, engine_, long_polls_, &lag_, read_limits(),
+                     opts_.request_timeout_ms) {}
+
+ReadLimits ApiService::read_limits() const {
+  return ReadLimits{opts_.default_max_records, opts_.max_records_limit, opts_.default_max_bytes,
+                    opts_.max_bytes_limit, opts_.max_timeout_ms};
+}
 
 void ApiService::handle(HttpRequest&& request, Responder responder) {
   auto ctx = std::make_shared<Context>();
@@ -130,7 +145,8 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       r.content_type.clear();
       r.with_header("Access-Control-Allow-Methods",
                     match ? allow_header(*match->spec) + ", OPTIONS" : "GET, HEAD, POST, OPTIONS");
-      r.with_header("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
+      r.with_header("Access-Control-Allow-Headers",
+                    opts_.auth ? "Authorization, Content-Type, Last-Event-ID" : "Content-Type, Last-Event-ID");
       r.with_header("Access-Control-Max-Age", "600");
       ctx->route = "preflight";
       return finish(*ctx, std::move(r));
@@ -147,6 +163,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       r.with_header("Allow", allow_header(spec));
       return finish(*ctx, std::move(r));
     }
+    if (auto denied = check_auth(spec, ctx->request)) return finish(*ctx, std::move(*denied));
     if (auto e = parse_path_args(spec, match->args, *ctx)) return finish(*ctx, error_response(*e));
     if (auto e = QueryParams::parse(ctx->request.query, spec.query_params, &ctx->params)) {
       return finish(*ctx, error_response(*e));
@@ -155,7 +172,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
     if (touches_storage(spec.id)) return dispatch_on_engine(spec.id, std::move(ctx));
     dispatch(spec.id, ctx);
   } catch (const std::exception& e) {
-    finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
+    fail_internal(*ctx, e);
   }
 }
 
@@ -188,7 +205,7 @@ void ApiService::dispatch_on_engine(RouteId id, std::shared_ptr<Context> ctx) {
       }
       dispatch(id, ctx);
     } catch (const std::exception& e) {
-      finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
+      fail_internal(*ctx, e);
     }
   };
   if (!engine_->try_submit(std::move(task), deadline)) {
@@ -229,6 +246,12 @@ void ApiService::dispatch(RouteId id, const std::shared_ptr<Context>& ctx) {
       return finish(c, list_segments(c));
     case RouteId::kRecords:
       return read_records(ctx);
+    case RouteId::kRecordsStream:
+      return streams_.serve(c.topic, c.partition, c.params, c.request,
+                            [this, ctx](HttpResponse r) { finish(*ctx, std::move(r)); });
+    case RouteId::kTopicRecords:
+      return topic_records_.serve(c.topic, c.params, c.responder, c.request.remote_addr, c.deadline,
+                                  draining_.load(), [this, ctx](HttpResponse r) { finish(*ctx, std::move(r)); });
     case RouteId::kGroups:
       return finish(c, list_groups(c));
     case RouteId::kGroupOffsets:
@@ -270,7 +293,58 @@ HttpResponse ApiService::core_error(const Error& e, const std::string& topic, in
                                           info->high_watermark);
     }
   }
-  return error_response(to_api_error(e));
+  ApiError mapped = to_api_error(e);
+  if (mapped.error_code == kInternal) {
+    // An internal failure's text is for the log, not for the client.
+    spdlog::warn("internal error: {}", e.to_string());
+    mapped.message = "internal error";
+  }
+  return error_response(mapped);
+}
+
+void ApiService::fail_internal(Context& ctx, const std::exception& e) {
+  spdlog::error("{} {}: internal error: {}", method_label(ctx.request.method),
+                ctx.request.path.substr(0, 256), e.what());
+  finish(ctx, error_response(kInternal, "internal error"));
+}
+
+std::optional<HttpResponse> ApiService::check_auth(const RouteSpec& spec, const HttpRequest& request) const {
+  if (!opts_.auth) return std::nullopt;
+  const Scope needed = route_scope(spec.id, request.method, opts_.metrics_auth);
+  if (needed == Scope::kNone) return std::nullopt;
+  // RFC 6750 §3: the challenge names the realm, and the error once a token was given.
+  switch (opts_.auth->check(request.header("authorization"), needed)) {
+    case TokenAuth::Outcome::kAllowed:
+      return std::nullopt;
+    case TokenAuth::Outcome::kMissing: {
+      HttpResponse r = error_response(kUnauthorized, "this route needs a bearer token (Authorization: Bearer <token>)");
+      r.with_header("WWW-Authenticate", R"(Bearer realm="streamhouse")");
+      return r;
+    }
+    case TokenAuth::Outcome::kInvalid: {
+      HttpResponse r = error_response(kUnauthorized, "the bearer token is not valid");
+      r.with_header("WWW-Authenticate", R"(Bearer realm="streamhouse", error="invalid_token")");
+      return r;
+    }
+    case TokenAuth::Outcome::kInsufficientScope: {
+      HttpResponse r = error_response(kInsufficientScope, "this token may read but not commit offsets");
+      r.with_header("WWW-Authenticate", R"(Bearer realm="streamhouse", error="insufficient_scope", scope="commit")");
+      return r;
+    }
+  }
+  return error_response(kInternal, "internal error");
+}
+
+std::optional<HttpResponse> ApiService::check_group_limit(const std::string& group) {
+  if (opts_.max_groups == 0 || lag_.tracks(group)) return std::nullopt;  // tracked: it exists
+  auto groups = metadata_->list_groups();
+  if (!groups.ok()) return core_error(groups.error());
+  if (std::find(groups->begin(), groups->end(), group) != groups->end()) return std::nullopt;
+  if (groups->size() < opts_.max_groups) return std::nullopt;
+  return error_response(kTooManyGroups,
+                        fmt::format("there are already {} consumer groups (the limit is {}); commit to an "
+                                    "existing group",
+                                    groups->size(), opts_.max_groups));
 }
 
 HttpResponse ApiService::list_topics(Context&) {
@@ -348,69 +422,22 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   const QueryParams& q = ctx->params;
   auto fail = [&](const ApiError& e) { finish(*ctx, error_response(e)); };
 
+  ReadParams params;
+  if (auto e = parse_read_params(q, read_limits(), &params)) return fail(*e);
   read::ReadRequest req;
-  req.max_records = opts_.default_max_records;
-  req.max_bytes = opts_.default_max_bytes;
-  uint64_t max_records = req.max_records;
-  if (auto e = q.get_uint("max_records", 1, opts_.max_records_limit, &max_records)) return fail(*e);
-  req.max_records = static_cast<uint32_t>(max_records);
-  if (auto e = q.get_uint("max_bytes", 1, opts_.max_bytes_limit, &req.max_bytes)) return fail(*e);
-  uint64_t timeout_ms = 0;
-  if (auto e = q.get_uint("timeout_ms", 0, static_cast<uint64_t>(opts_.max_timeout_ms), &timeout_ms)) {
-    return fail(*e);
-  }
-  RecordFormat fmt = RecordFormat::kString;
-  if (auto f = q.get("format")) {
-    if (*f == "string") {
-      fmt = RecordFormat::kString;
-    } else if (*f == "base64") {
-      fmt = RecordFormat::kBase64;
-    } else if (*f == "json") {
-      fmt = RecordFormat::kJson;
-    } else {
-      return fail({kBadParameter, "format must be one of string, base64, json"});
-    }
-  }
-  read::StartRequest start;
-  if (auto o = q.get("offset")) {
-    if (*o == "earliest") {
-      start.position = read::StartPosition::earliest();
-    } else if (*o == "latest") {
-      start.position = read::StartPosition::latest();
-    } else if (auto v = parse_uint(*o); v && *v <= static_cast<uint64_t>(INT64_MAX)) {
-      start.position = read::StartPosition::at(*v);
-    } else {
-      return fail({kBadParameter,
-                   fmt::format("offset must be a non-negative integer, 'earliest' or 'latest', got '{}'",
-                               o->substr(0, 64))});
-    }
-  }
-  if (q.has("timestamp")) {
-    if (start.position) return fail({kConflictingParameters, "give at most one of offset, timestamp, group"});
-    int64_t ts = 0;
-    if (auto e = q.get_int("timestamp", INT64_MIN + 1, INT64_MAX, &ts)) return fail(*e);
-    start.position = read::StartPosition::at_timestamp(ts);
-  }
-  if (auto g = q.get("group")) {
-    if (auto e = parse_group(*g, &start.group)) return fail({kBadParameter, e->message});
-  }
-  if (auto r = q.get("auto_offset_reset")) {
-    if (*r == "earliest") {
-      start.reset = read::OffsetReset::kEarliest;
-    } else if (*r == "latest") {
-      start.reset = read::OffsetReset::kLatest;
-    } else {
-      return fail({kBadParameter, "auto_offset_reset must be earliest or latest"});
-    }
-  }
-  if (auto st = read::check_start_request(start); !st.ok()) {
-    return fail({kConflictingParameters, st.error().message()});
-  }
+  req.max_records = params.max_records;
+  req.max_bytes = params.max_bytes;
+  const uint64_t timeout_ms = params.timeout_ms;
+  const RecordFormat fmt = params.format;
+  const read::StartRequest& start = params.start;
   auto resolved = read::resolve_start(start, topic, partition, *metadata_, *reader_);
   if (!resolved.ok()) return finish(*ctx, core_error(resolved.error(), topic, partition));
   if (resolved->committed) lag_.record(start.group, topic, partition, *resolved->committed);
   req.start = resolved->start;
   req.deadline = ctx->deadline;
+  // max_bytes counts response bytes: each record's encoding in this format and its comma.
+  req.max_response_bytes = opts_.max_bytes_limit;
+  req.record_cost = [fmt](const RecordView& r) { return encoded_record_size(r, fmt) + 1; };
 
   auto result = reader_->read(topic, partition, req);
   if (!result.ok()) return finish(*ctx, core_error(result.error(), topic, partition));
@@ -430,11 +457,32 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   }
 
   // Long-poll: wait, without holding this worker thread, for the watermark to move.
-  if (notifier_->waiters() >= opts_.max_long_polls) {
+  if (draining_.load()) {
+    // The drain sweep already ran (or is about to): do not start a wait now.
+    HttpResponse r = error_response(kShuttingDown, "server shutting down; retry (another replica may serve you)");
+    r.with_header("Connection", "close");
+    return finish(*ctx, std::move(r));
+  }
+  LongPollLimiter::Refusal refusal = LongPollLimiter::Refusal::kNone;
+  std::shared_ptr<LongPollLimiter::Slot> slot = long_polls_.try_acquire(ctx->request.remote_addr, &refusal);
+  if (!slot) {
     metrics_.long_polls.Add({{"outcome", "rejected"}}).Increment();
-    return fail({kOverloaded, fmt::format("too many waiting long-polls ({}); retry later or poll with "
-                                          "timeout_ms=0",
-                                          opts_.max_long_polls)});
+    return fail({kOverloaded,
+                 refusal == LongPollLimiter::Refusal::kClient
+                     ? fmt::format("too many waiting long-polls from this client ({}); retry later or poll "
+                                   "with timeout_ms=0",
+                                   long_polls_.max_per_client())
+                     : fmt::format("too many waiting long-polls ({}); retry later or poll with timeout_ms=0",
+                                   long_polls_.max_total())});
+  }
+  // A client that hangs up frees its slot at once (the server ends the request).
+  prometheus::Counter* gone_counter = &metrics_.long_polls.Add({{"outcome", "client_gone"}});
+  const bool watching = ctx->responder.on_client_gone([slot, gone_counter, keep = registry_] {
+    if (slot->release()) gone_counter->Increment();
+  });
+  if (!watching) {
+    slot->release();
+    return respond(*ctx, *result);  // answered or gone already; ignored if so
   }
   const uint64_t wait_offset = result->next_offset;
   auto empty = std::make_shared<read::ReadResult>(std::move(*result));
@@ -443,8 +491,9 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   notifier_->wait(
       topic, partition, wait_offset,
       std::chrono::steady_clock::now() + Millis(timeout_ms),
-      [this, ctx, topic, partition, again, empty, respond](read::WatermarkNotifier::Wake why) mutable {
+      [this, ctx, slot, topic, partition, again, empty, respond](read::WatermarkNotifier::Wake why) mutable {
         try {
+          if (!slot->release()) return;  // the client hung up: nothing to answer
           if (why != read::WatermarkNotifier::Wake::kData) {
             metrics_.long_polls.Add({{"outcome", why == read::WatermarkNotifier::Wake::kDeadline
                                                      ? "timeout"
@@ -466,7 +515,7 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
                   if (!r.ok()) return finish(*ctx, core_error(r.error(), topic, partition));
                   respond(*ctx, *r);
                 } catch (const std::exception& e) {
-                  finish(*ctx, error_response(kInternal, fmt::format("internal error: {}", e.what())));
+                  fail_internal(*ctx, e);
                 }
               },
               again.deadline);
@@ -474,7 +523,7 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
             finish(*ctx, error_response(kBusy, "busy: too many storage requests waiting; retry later"));
           }
         } catch (const std::exception& e) {
-          finish(*ctx, error_response(kInternal, std::string("internal error: ") + e.what()));
+          fail_internal(*ctx, e);
         }
       });
 }
@@ -511,46 +560,9 @@ HttpResponse ApiService::get_group_offsets(Context& ctx) {
 
 HttpResponse ApiService::commit_group_offsets(Context& ctx) {
   const std::string& group = ctx.group;
-  json body = json::parse(ctx.request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object() || !body.contains("offsets") ||
-      !body["offsets"].is_array() || body["offsets"].empty()) {
-    return error_response(kBadBody,
-                          "body must be {\"offsets\":[{\"topic\",\"partition\",\"offset\",\"metadata\"?}]}");
-  }
-  if (body.size() != 1) return error_response(kBadBody, "body has fields other than \"offsets\"");
   std::vector<OffsetCommit> commits;
-  for (const json& o : body["offsets"]) {
-    if (!o.is_object()) return error_response(kBadBody, "each offset must be an object");
-    for (const auto& [k, v] : o.items()) {
-      if (k != "topic" && k != "partition" && k != "offset" && k != "metadata") {
-        return error_response(kBadBody, fmt::format("unknown field '{}' in an offset", k.substr(0, 64)));
-      }
-    }
-    if (!o.contains("topic") || !o["topic"].is_string() || !o.contains("partition") ||
-        !o["partition"].is_number_integer() || !o.contains("offset") ||
-        !o["offset"].is_number_integer()) {
-      return error_response(kBadBody, "each offset needs topic (string), partition and offset (integers)");
-    }
-    OffsetCommit c;
-    c.topic = o["topic"].get<std::string>();
-    if (!format::valid_topic_name(c.topic)) {
-      return error_response(kBadBody, format::invalid_name_message("topic name", c.topic));
-    }
-    const int64_t p = o["partition"].get<int64_t>();
-    const int64_t off = o["offset"].is_number_unsigned()
-                            ? static_cast<int64_t>(std::min<uint64_t>(o["offset"].get<uint64_t>(), INT64_MAX))
-                            : o["offset"].get<int64_t>();
-    if (p < 0 || p > INT32_MAX) return error_response(kBadBody, "partition out of range");
-    if (off < 0) return error_response(kBadBody, "offset must be >= 0");
-    c.partition = static_cast<int32_t>(p);
-    c.offset = static_cast<uint64_t>(off);
-    if (o.contains("metadata")) {
-      if (!o["metadata"].is_string() && !o["metadata"].is_null()) {
-        return error_response(kBadBody, "metadata must be a string");
-      }
-      if (o["metadata"].is_string()) c.metadata = o["metadata"].get<std::string>();
-      if (c.metadata.size() > 4096) return error_response(kBadBody, "metadata longer than 4096 bytes");
-    }
+  if (auto e = parse_commit_body(ctx.request.body, &commits)) return error_response(*e);
+  for (const OffsetCommit& c : commits) {
     auto info = reader_->partition_info(c.topic, c.partition);
     if (!info.ok()) return core_error(info.error());
     if (c.offset > info->high_watermark) {
@@ -558,8 +570,12 @@ HttpResponse ApiService::commit_group_offsets(Context& ctx) {
           fmt::format("offset {} of {}/{} is above the high watermark", c.offset, c.topic, c.partition),
           info->log_start_offset, info->high_watermark);
     }
-    commits.push_back(std::move(c));
   }
+  // A commit that may create a group holds new_group_mu_ from the count to the
+  // commit, so concurrent new groups cannot overshoot max_groups in this process.
+  std::unique_lock<std::mutex> creating(new_group_mu_, std::defer_lock);
+  if (opts_.max_groups > 0 && !lag_.tracks(group)) creating.lock();
+  if (auto refused = check_group_limit(group)) return std::move(*refused);
   auto st = metadata_->commit_offsets(group, commits);
   if (!st.ok()) return core_error(st.error());
   for (const auto& c : commits) lag_.record(group, c.topic, c.partition, c.offset);
@@ -579,14 +595,14 @@ HttpResponse ApiService::metrics(Context&) {
 }
 
 HttpResponse ApiService::readyz(Context&) {
+  // Only a stable status per dependency: the failure's text (which may name
+  // hosts) is logged by the prober, never sent.
   const ReadinessState st = prober_->state();
   json checks = json::object();
   bool ready = !draining_.load() && st.probed && st.metadata_ok && st.store_ok;
   checks["draining"] = draining_.load();
   checks["metadata"] = !st.probed ? "pending" : st.metadata_ok ? "ok" : "unavailable";
-  if (st.probed && !st.metadata_ok) checks["metadata_error"] = st.metadata_error;
   checks["object_store"] = !st.probed ? "pending" : st.store_ok ? "ok" : "unavailable";
-  if (st.probed && !st.store_ok) checks["object_store_error"] = st.store_error;
   if (st.probed) {
     checks["checked_ms_ago"] = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() -
                                                                    st.probed_at)

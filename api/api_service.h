@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,12 +14,16 @@
 
 #include <prometheus/registry.h>
 
+#include "api/auth.h"
 #include "api/errors.h"
 #include "api/group_lag.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
+#include "api/long_poll_limiter.h"
 #include "api/readiness_prober.h"
 #include "api/routes.h"
+#include "api/stream_handler.h"
+#include "api/topic_records_handler.h"
 #include "core/exec/io_engine.h"
 #include "core/metadata/metadata_store.h"
 #include "core/read/log_reader.h"
@@ -35,7 +40,14 @@ struct ApiOptions {
   int64_t max_timeout_ms = 30000;
   int64_t request_timeout_ms = 10000;  // deadline for the storage work of one request
   std::string cors_origin;             // "" = no CORS headers; "*" or an origin
-  size_t max_long_polls = 10000;       // waiting long-polls beyond this get 429
+  size_t max_long_polls = 10000;       // waiting long-polls beyond this get 429 (0 = no limit)
+  size_t max_long_polls_per_client = 0;  // from one client address; beyond it 429 (0 = no limit)
+  // Consumer groups: a commit that would create a group beyond this is 403
+  // (40301); the lag metrics track at most this many groups (0 = no limit).
+  size_t max_groups = 1000;
+  // Bearer-token authentication (api/auth.h); null = every route is open.
+  std::shared_ptr<const TokenAuth> auth;
+  bool metrics_auth = false;  // with `auth`: /metrics needs a read token too
 };
 
 // Execution: the HTTP worker parses, routes and validates; every route that may
@@ -56,7 +68,8 @@ class ApiService {
   // The HttpServer handler.
   void handle(HttpRequest&& request, Responder responder);
 
-  // While draining, /readyz answers 503 so load balancers stop sending traffic.
+  // While draining, /readyz answers 503 so load balancers stop sending traffic,
+  // and a long-poll that would wait is answered at once with 503 (50302).
   void set_draining(bool draining) { draining_.store(draining); }
 
  private:
@@ -71,6 +84,8 @@ class ApiService {
   // Runs dispatch(id, ctx) on the IoEngine; answers 503 if it is full.
   void dispatch_on_engine(RouteId id, std::shared_ptr<Context> ctx);
   void finish(Context& ctx, HttpResponse response);
+  // 500 with a stable message; the exception's text goes to the log only.
+  void fail_internal(Context& ctx, const std::exception& e);
 
   HttpResponse list_topics(Context& ctx);
   HttpResponse get_topic(Context& ctx);
@@ -85,6 +100,12 @@ class ApiService {
   HttpResponse readyz(Context& ctx);
 
   HttpResponse core_error(const Error& e, const std::string& topic = {}, int32_t partition = -1);
+  // The record-reading routes' parameter limits (from ApiOptions).
+  ReadLimits read_limits() const;
+  // 401/403 if the request lacks the token `spec` needs, else nullopt.
+  std::optional<HttpResponse> check_auth(const RouteSpec& spec, const HttpRequest& request) const;
+  // For a commit to `group`: 403 (40301) if it would create a group beyond max_groups.
+  std::optional<HttpResponse> check_group_limit(const std::string& group);
 
   std::shared_ptr<read::LogReader> reader_;
   std::shared_ptr<MetadataStore> metadata_;
@@ -96,6 +117,10 @@ class ApiService {
   ApiOptions opts_;
   HttpMetrics metrics_;
   GroupLagTracker lag_;
+  LongPollLimiter long_polls_;
+  std::mutex new_group_mu_;  // serializes commits that create groups (the max_groups check)
+  StreamHandler streams_;  // GET .../records/stream
+  TopicRecordsHandler topic_records_;  // GET /topics/{topic}/records
   std::atomic<bool> draining_{false};
 };
 

@@ -23,6 +23,8 @@ enum class RouteId {
   kPartition,
   kSegments,
   kRecords,
+  kRecordsStream,
+  kTopicRecords,
   kGroups,
   kGroupOffsets,
 };

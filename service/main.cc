@@ -5,11 +5,13 @@
 //   streamhouse segment dump     print a segment's records as JSON lines
 //   streamhouse segment verify   check every byte of a segment
 //   streamhouse migrate          create or upgrade the PostgreSQL schema
+//   streamhouse probe URL        GET URL; exit 0 on 2xx (container health checks)
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "service/config.h"
+#include "service/probe.h"
 #include "service/segment_commands.h"
 #include "service/serve.h"
 
@@ -42,11 +44,16 @@ int main(int argc, char** argv) {
   CLI::App* migrate_cmd = app.add_subcommand("migrate", "Create or upgrade the PostgreSQL schema");
   add_backend_flags(migrate_cmd, &migrate);
 
+  ProbeOptions probe;
+  CLI::App* probe_cmd = app.add_subcommand("probe", "GET an http:// URL; exit 0 on a 2xx status (health checks)");
+  add_probe_flags(probe_cmd, &probe);
+
   apply_env_twins(&app);
   CLI11_PARSE(app, argc, argv);
 
   std::ios::sync_with_stdio(false);
   if (*serve_cmd) return run_serve(serve);
+  if (*probe_cmd) return run_probe(probe, std::cout, std::cerr);
   if (*write_cmd) return run_segment_write(write, std::cin, std::cout, std::cerr);
   if (*dump_cmd) return run_segment_dump(dump, std::cout, std::cerr);
   if (*verify_cmd) return run_segment_verify(verify, std::cout, std::cerr);
