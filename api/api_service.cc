@@ -139,7 +139,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
     const std::string& method = ctx->request.method;
     const auto match = match_route(ctx->request.path);
 
-    if (method == "OPTIONS" && !opts_.cors_origin.empty()) {
+    if (method == "OPTIONS" && opts_.cors.enabled()) {
       HttpResponse r;
       r.status = 204;
       r.content_type.clear();
@@ -261,9 +261,14 @@ void ApiService::dispatch(RouteId id, const std::shared_ptr<Context>& ctx) {
 }
 
 void ApiService::finish(Context& ctx, HttpResponse response) {
-  if (!opts_.cors_origin.empty()) {
-    response.with_header("Access-Control-Allow-Origin", opts_.cors_origin);
-    if (opts_.cors_origin != "*") response.with_header("Vary", "Origin");
+  if (opts_.cors.enabled()) {
+    // An unlisted origin gets no CORS headers: the browser keeps the answer from the page.
+    std::string origin = opts_.cors.allow_origin(ctx.request.header("origin"));
+    if (!origin.empty()) {
+      response.with_header("Access-Control-Allow-Origin", std::move(origin));
+      response.with_header("Access-Control-Expose-Headers", std::string(kCorsExposedHeaders));
+    }
+    if (opts_.cors.varies()) response.with_header("Vary", "Origin");
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();

@@ -15,6 +15,7 @@
 #include <prometheus/registry.h>
 
 #include "api/auth.h"
+#include "api/cors.h"
 #include "api/errors.h"
 #include "api/group_lag.h"
 #include "api/http_metrics.h"
@@ -39,7 +40,7 @@ struct ApiOptions {
   uint64_t max_bytes_limit = 64u << 20;
   int64_t max_timeout_ms = 30000;
   int64_t request_timeout_ms = 10000;  // deadline for the storage work of one request
-  std::string cors_origin;             // "" = no CORS headers; "*" or an origin
+  CorsPolicy cors;                     // --cors-origin (default: no CORS headers)
   size_t max_long_polls = 10000;       // waiting long-polls beyond this get 429 (0 = no limit)
   size_t max_long_polls_per_client = 0;  // from one client address; beyond it 429 (0 = no limit)
   // Consumer groups: a commit that would create a group beyond this is 403

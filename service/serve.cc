@@ -67,7 +67,8 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
                   "On SIGTERM, how long in-flight requests may take to finish")
       ->capture_default_str();
   cmd->add_option("--cors-origin", o->cors_origin,
-                  "Access-Control-Allow-Origin for browser dashboards ('*' or an origin)");
+                  "Browser origins allowed to read the API (CORS): '*', or a comma-separated list of "
+                  "exact origins such as https://dash.example.com; others get no CORS headers");
   cmd->add_option("--max-long-polls", o->max_long_polls,
                   "Long-polls allowed to wait at once; more get 429 with Retry-After. Must be below "
                   "--max-connections (default: 3/4 of it)")
@@ -211,9 +212,14 @@ int run_serve(const ServeOptions& o) {
   no.poll_interval = Millis(o.long_poll_interval_ms);
   auto notifier = std::make_shared<read::WatermarkNotifier>(reader, no, *registry);
 
+  auto cors = api::CorsPolicy::parse(o.cors_origin);
+  if (!cors.ok()) {
+    spdlog::error("{}", cors.error().message());
+    return 2;
+  }
   api::ApiOptions ao;
   ao.request_timeout_ms = o.request_timeout_ms;
-  ao.cors_origin = o.cors_origin;
+  ao.cors = *cors;
   ao.max_long_polls = limits->max_long_polls;
   ao.max_long_polls_per_client = limits->max_long_polls_per_ip;
   ao.max_groups = o.max_groups;
