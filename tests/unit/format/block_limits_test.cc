@@ -25,6 +25,10 @@ std::atomic<bool> g_tracking{false};
 std::atomic<size_t> g_largest{0};
 }  // namespace
 
+// g++ 12 at -O2 sees the replaced operator new inlined as malloc and its
+// delete as free and warns that they mismatch; they are the pair defined here.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t n) {
   if (g_tracking.load(std::memory_order_relaxed)) {
     size_t prev = g_largest.load(std::memory_order_relaxed);

@@ -384,7 +384,12 @@ TEST_F(RecordStreamTest, ClosedFollowerIsFreedWhileTheNotifierStillHoldsItsWait)
     weak = *s;
     (*s)->close();
   }
+  // A producer task may still hold the stream for a moment after close(); the
+  // notifier's wait (60 s heartbeat) must not: freed long before it ends.
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (!weak.expired() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(weak.expired()) << "the notifier's wait must not keep a closed stream alive";
+  EXPECT_EQ(notifier_->waiters(), 1u) << "the wait is still registered: it did not free the stream";
 }
 
 }  // namespace
