@@ -83,6 +83,18 @@ class BlockFetcherTest : public ::testing::Test {
       std::this_thread::sleep_for(1ms);
     }
   }
+  // The same bytes as a second segment of the same partition (kNext); its meta.
+  void add_next_segment(format::SegmentMeta* out) {
+    auto bytes = store_->ForwardingObjectStore::get(key_, {});
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(store_->put(kNext, bytes->data, {}).ok());
+    auto tail = store_->get_suffix(kNext, 1 << 20, {});
+    ASSERT_TRUE(tail.ok());
+    auto parsed = format::parse_tail(tail->data, tail->object_size, tail->etag, kNext);
+    ASSERT_TRUE(parsed.ok() && parsed->meta);
+    *out = *parsed->meta;
+  }
+  static constexpr const char* kNext = "t/0/seg_00000000000000100000.bin";
   std::string expected(size_t b) {
     const auto& h = meta_.index[b].handle;
     auto r = store_->ForwardingObjectStore::get_range(key_, h.position, h.size, {});
@@ -152,16 +164,9 @@ TEST_F(BlockFetcherTest, ASequentialScanCostsFewCoalescedGetsAndNoExtraBytes) {
 }
 
 TEST_F(BlockFetcherTest, TheWindowCarriesOverToTheNextSegmentOfThePartition) {
-  // The same bytes as a second segment of the same partition.
-  const std::string next = "t/0/seg_00000000000000100000.bin";
-  auto bytes = store_->ForwardingObjectStore::get(key_, {});
-  ASSERT_TRUE(bytes.ok());
-  ASSERT_TRUE(store_->put(next, bytes->data, {}).ok());
-  auto tail = store_->get_suffix(next, 1 << 20, {});
-  ASSERT_TRUE(tail.ok());
-  auto parsed = format::parse_tail(tail->data, tail->object_size, tail->etag, next);
-  ASSERT_TRUE(parsed.ok() && parsed->meta);
-  const format::SegmentMeta next_meta = *parsed->meta;
+  const std::string next = kNext;
+  format::SegmentMeta next_meta;
+  ASSERT_NO_FATAL_FAILURE(add_next_segment(&next_meta));
 
   exec::IoEngine engine({4, 64, "readahead"}, registry_);
   BlockFetcherOptions o;
@@ -292,14 +297,9 @@ TEST_F(BlockFetcherTest, RunsNearTheReaderAreSmallAndFarOnesLarge) {
   BlockFetcher f(o, nullptr, &engine, registry_);
   // A reader that carries a full window into a fresh segment: read-ahead of the
   // whole window is planned at once, starting next to the reader.
-  const std::string next = "t/0/seg_00000000000000100000.bin";
-  auto bytes = store_->ForwardingObjectStore::get(key_, {});
-  ASSERT_TRUE(bytes.ok());
-  ASSERT_TRUE(store_->put(next, bytes->data, {}).ok());
-  auto tail = store_->get_suffix(next, 1 << 20, {});
-  ASSERT_TRUE(tail.ok());
-  auto parsed = format::parse_tail(tail->data, tail->object_size, tail->etag, next);
-  ASSERT_TRUE(parsed.ok() && parsed->meta);
+  const std::string next = kNext;
+  format::SegmentMeta next_meta;
+  ASSERT_NO_FATAL_FAILURE(add_next_segment(&next_meta));
   for (size_t b = 0; b < meta_.index.size(); ++b) ASSERT_TRUE(fetch(f, b).ok());
   settle(engine);
   ASSERT_GE(f.window_bytes(key_, meta_.etag), 16 * block_);
@@ -308,7 +308,7 @@ TEST_F(BlockFetcherTest, RunsNearTheReaderAreSmallAndFarOnesLarge) {
     store_->lengths.clear();
   }
   ASSERT_TRUE(f.wants_start(next));
-  f.start_ahead(*store_, next, next, *parsed->meta);
+  f.start_ahead(*store_, next, next, next_meta);
   settle(engine);
   std::vector<uint64_t> runs;
   {
@@ -317,7 +317,7 @@ TEST_F(BlockFetcherTest, RunsNearTheReaderAreSmallAndFarOnesLarge) {
   }
   ASSERT_GE(runs.size(), 3u);
   std::sort(runs.begin(), runs.end());
-  EXPECT_LE(runs.front(), parsed->meta->index[0].handle.size + 64)
+  EXPECT_LE(runs.front(), next_meta.index[0].handle.size + 64)
       << "the run next to the reader is one block: it lands first";
   EXPECT_GE(runs.back(), 4 * block_) << "runs farther ahead are coalesced into large GETs";
 }
