@@ -89,6 +89,37 @@ std::optional<ApiError> parse_group(std::string_view raw, std::string* out) {
   return std::nullopt;
 }
 
+constexpr std::string_view kImmutableCacheControl = "public, max-age=31536000, immutable";
+
+// The strong ETag of a records response whose range [start_offset, next_offset)
+// ends below the high watermark (records are immutable, so the range and format
+// name the bytes of every record), or nullopt for one that reaches the head,
+// is empty or was cut short by an error. The watermarks in such a body are as of
+// when it was first served and are not part of the validator (docs: openapi).
+std::optional<std::string> immutable_records_etag(int32_t partition, const read::ReadResult& r,
+                                                  RecordFormat fmt) {
+  if (r.records.empty() || r.stopped_by || r.next_offset >= r.high_watermark) return std::nullopt;
+  const char f = fmt == RecordFormat::kString ? 's' : fmt == RecordFormat::kBase64 ? 'b' : 'j';
+  return fmt::format("\"p{}-{}-{}-{}\"", partition, r.start_offset, r.next_offset, f);
+}
+
+// If-None-Match (RFC 9110 13.1.2): "*" or a list of entity tags, compared weakly.
+bool etag_matches(std::string_view header, std::string_view etag) {
+  if (header.empty()) return false;
+  size_t i = 0;
+  while (i < header.size()) {
+    size_t j = header.find(',', i);
+    if (j == std::string_view::npos) j = header.size();
+    std::string_view tag = header.substr(i, j - i);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.rfind("W/", 0) == 0) tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct ApiService::Context {
@@ -447,12 +478,30 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   auto result = reader_->read(topic, partition, req);
   if (!result.ok()) return finish(*ctx, core_error(result.error(), topic, partition));
 
-  auto respond = [this, topic, partition, fmt](Context& c, const read::ReadResult& r) {
+  const std::string* inm = ctx->request.header("if-none-match");
+  auto respond = [this, topic, partition, fmt, if_none_match = inm ? *inm : std::string()](
+                     Context& c, const read::ReadResult& r) {
+    // A range that ends below the high watermark holds the same records forever:
+    // a strong validator and a year of caching. One that reaches the head may grow.
+    const std::optional<std::string> etag = immutable_records_etag(partition, r, fmt);
+    if (etag && etag_matches(if_none_match, *etag)) {
+      HttpResponse nm;
+      nm.status = 304;
+      nm.content_type.clear();
+      nm.with_header("ETag", *etag);
+      nm.with_header("Cache-Control", std::string(kImmutableCacheControl));
+      return finish(c, std::move(nm));
+    }
     HttpResponse resp;
     resp.body = encode_records_response(topic, partition, r, fmt);
     metrics_.records_served.Increment(static_cast<double>(r.records.size()));
     metrics_.record_bytes_served.Increment(static_cast<double>(r.bytes));
-    resp.with_header("Cache-Control", "no-store");
+    if (etag) {
+      resp.with_header("ETag", *etag);
+      resp.with_header("Cache-Control", std::string(kImmutableCacheControl));
+    } else {
+      resp.with_header("Cache-Control", "no-store");
+    }
     finish(c, std::move(resp));
   };
 

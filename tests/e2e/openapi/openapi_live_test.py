@@ -647,6 +647,12 @@ def run_cases(t: LiveTest, doc: Document, port: int, auth_port: int) -> None:
             c.check(r.body == doc.raw, "/openapi.yaml: the served document differs from openapi/openapi.yaml "
                                        "(rebuild the binary?)")
 
+    # An immutable range answers If-None-Match with its ETag by 304 (no body).
+    ranged = P0 + "/records?offset=5&max_records=3"
+    first = t.send(port, Case("GET", ranged, 200, what="immutable range"))
+    etag = first.headers.get("etag", "")
+    c.check(bool(etag), f"GET {ranged}: an immutable range without an ETag")
+    t.send(port, Case("GET", ranged, 304, {"If-None-Match": etag}, what="conditional GET"))
     long_poll_overload(t, port, "/topics/orders/partitions/0/records?offset=latest&timeout_ms=4000")
     long_poll_overload(t, port, "/topics/orders/records?offset=latest&timeout_ms=4000")
     outside_operations(t, doc, port)
