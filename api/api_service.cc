@@ -32,30 +32,6 @@ HttpResponse json_response(const json& body, int status = 200) {
   return r;
 }
 
-// Routes whose handler may call the metadata store or the object store: they
-// run on the IoEngine, never on an HTTP worker.
-bool touches_storage(RouteId id) {
-  switch (id) {
-    case RouteId::kDashboard:
-    case RouteId::kHealthz:
-    case RouteId::kReadyz:
-    case RouteId::kMetrics:
-    case RouteId::kOpenApi:
-      return false;
-    case RouteId::kTopics:
-    case RouteId::kTopic:
-    case RouteId::kPartition:
-    case RouteId::kSegments:
-    case RouteId::kRecords:
-    case RouteId::kRecordsStream:
-    case RouteId::kTopicRecords:
-    case RouteId::kGroups:
-    case RouteId::kGroupOffsets:
-      return true;
-  }
-  return true;
-}
-
 std::string_view method_label(std::string_view m) {
   for (std::string_view known : {"GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE"}) {
     if (m == known) return known;
@@ -200,7 +176,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       return finish(*ctx, error_response(*e));
     }
     ctx->deadline = Deadline::after(ctx->started, Millis(opts_.request_timeout_ms));
-    if (touches_storage(spec.id)) return dispatch_on_engine(spec.id, std::move(ctx));
+    if (spec.data) return dispatch_on_engine(spec.id, std::move(ctx));
     dispatch(spec.id, ctx);
   } catch (const std::exception& e) {
     fail_internal(*ctx, e);

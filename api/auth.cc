@@ -38,27 +38,10 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 Scope route_scope(RouteId id, std::string_view method, bool metrics_auth) {
-  switch (id) {
-    case RouteId::kDashboard:
-    case RouteId::kHealthz:
-    case RouteId::kReadyz:
-    case RouteId::kOpenApi:
-      return Scope::kNone;
-    case RouteId::kMetrics:
-      return metrics_auth ? Scope::kRead : Scope::kNone;
-    case RouteId::kGroupOffsets:
-      return method == "POST" ? Scope::kCommit : Scope::kRead;
-    case RouteId::kTopics:
-    case RouteId::kTopic:
-    case RouteId::kPartition:
-    case RouteId::kSegments:
-    case RouteId::kRecords:
-    case RouteId::kRecordsStream:
-    case RouteId::kTopicRecords:
-    case RouteId::kGroups:
-      return Scope::kRead;
-  }
-  return Scope::kCommit;  // an unknown route: the strictest
+  if (id == RouteId::kMetrics) return metrics_auth ? Scope::kRead : Scope::kNone;
+  // Data routes need a token: POST (committing offsets) the commit scope.
+  if (!route_spec(id).data) return Scope::kNone;
+  return method == "POST" ? Scope::kCommit : Scope::kRead;
 }
 
 Result<std::shared_ptr<const TokenAuth>> TokenAuth::parse(std::string_view text, std::string_view source) {

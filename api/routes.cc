@@ -1,5 +1,7 @@
 #include "api/routes.h"
 
+#include <cstdlib>
+
 namespace sh::api {
 namespace {
 
@@ -39,29 +41,36 @@ const std::vector<RouteSpec>& route_specs() {
       {"/readyz", {"get"}, {}, RouteId::kReadyz},
       {"/metrics", {"get"}, {}, RouteId::kMetrics},
       {"/openapi.yaml", {"get"}, {}, RouteId::kOpenApi},
-      {"/topics", {"get"}, {}, RouteId::kTopics},
-      {"/topics/{topic}", {"get"}, {}, RouteId::kTopic},
-      {"/topics/{topic}/partitions/{partition}", {"get"}, {}, RouteId::kPartition},
-      {"/topics/{topic}/partitions/{partition}/segments", {"get"}, {}, RouteId::kSegments},
+      {"/topics", {"get"}, {}, RouteId::kTopics, true},
+      {"/topics/{topic}", {"get"}, {}, RouteId::kTopic, true},
+      {"/topics/{topic}/partitions/{partition}", {"get"}, {}, RouteId::kPartition, true},
+      {"/topics/{topic}/partitions/{partition}/segments", {"get"}, {}, RouteId::kSegments, true},
       {"/topics/{topic}/partitions/{partition}/records",
        {"get"},
        {"offset", "timestamp", "group", "auto_offset_reset", "max_records", "max_bytes",
         "timeout_ms", "format"},
-       RouteId::kRecords},
+       RouteId::kRecords, true},
       {"/topics/{topic}/partitions/{partition}/records/stream",
        {"get"},
        {"offset", "timestamp", "group", "auto_offset_reset", "end_offset", "follow", "format",
         "heartbeat_ms"},
-       RouteId::kRecordsStream},
+       RouteId::kRecordsStream, true},
       {"/topics/{topic}/records",
        {"get"},
        {"partitions", "offset", "timestamp", "group", "auto_offset_reset", "max_records",
         "max_bytes", "timeout_ms", "format"},
-       RouteId::kTopicRecords},
-      {"/consumer-groups", {"get"}, {}, RouteId::kGroups},
-      {"/consumer-groups/{group}/offsets", {"get", "post"}, {}, RouteId::kGroupOffsets},
+       RouteId::kTopicRecords, true},
+      {"/consumer-groups", {"get"}, {}, RouteId::kGroups, true},
+      {"/consumer-groups/{group}/offsets", {"get", "post"}, {}, RouteId::kGroupOffsets, true},
   };
   return specs;
+}
+
+const RouteSpec& route_spec(RouteId id) {
+  for (const RouteSpec& spec : route_specs()) {
+    if (spec.id == id) return spec;
+  }
+  std::abort();  // every RouteId is in the table (tests/unit/api checks it)
 }
 
 std::optional<RouteMatch> match_route(std::string_view path) {

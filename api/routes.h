@@ -34,9 +34,14 @@ struct RouteSpec {
   std::vector<std::string_view> methods;       // lower-case, as OpenAPI writes them
   std::vector<std::string_view> query_params;  // every parameter the route accepts
   RouteId id;
+  // A data route may call the metadata or the object store: it runs on the I/O
+  // engine, never on an HTTP worker, and needs a token when tokens are configured.
+  bool data = false;
 };
 
 const std::vector<RouteSpec>& route_specs();
+// The spec of `id` (every RouteId has exactly one).
+const RouteSpec& route_spec(RouteId id);
 
 struct RouteMatch {
   const RouteSpec* spec = nullptr;
