@@ -107,16 +107,27 @@ TEST(ApiEngineTest, ASlowStoreDoesNotDelayHealthzAndAFullQueueIs503) {
   // different blocks against a store that takes 1.5 s per block.
   Harness h({/*threads=*/2, /*max_queued=*/2}, 10000);
   h.store->add(testing::FaultRule::delay("get_range", 1500));
+  // Sent in three waves so the outcome does not depend on how fast the engine
+  // threads dequeue: 2 start running, 2 wait in the queue, 4 find it full.
   std::vector<std::future<testing::HttpResult>> reads;
-  for (int i = 1; i <= 8; ++i) {
+  auto send = [&](int i) {
     reads.push_back(std::async(std::launch::async, [&h, i] {
       return h.get(fmt::format("/topics/t/partitions/0/records?max_records=1&offset={}", i * 450));
     }));
-  }
-  ASSERT_TRUE([&] {
-    for (int i = 0; i < 500 && h.engine->running() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    return h.engine->running() == 2;
-  }()) << "two cold reads should be running on the engine";
+  };
+  auto wait_until = [](auto pred) {
+    for (int i = 0; i < 1000 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return pred();
+  };
+  send(1);
+  send(2);
+  ASSERT_TRUE(wait_until([&] { return h.engine->running() == 2; }))
+      << "two cold reads should be running on the engine";
+  send(3);
+  send(4);
+  ASSERT_TRUE(wait_until([&] { return h.engine->queued() == 2; }))
+      << "two more should wait in the engine's queue";
+  for (int i = 5; i <= 8; ++i) send(i);
 
   int64_t worst_ms = 0;
   for (int i = 0; i < 10; ++i) {
