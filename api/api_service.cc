@@ -15,6 +15,7 @@
 #include "api/json_writer.h"
 #include "api/query.h"
 #include "api/read_params.h"
+#include "api/record_encoders.h"
 #include "api/records_json.h"
 #include "api/routes.h"
 #include "core/format/names.h"
@@ -449,7 +450,8 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   req.deadline = ctx->deadline;
   // max_bytes counts response bytes: each record's encoding in this format and its comma.
   req.max_response_bytes = opts_.max_bytes_limit;
-  req.record_cost = [fmt](const RecordView& r) { return encoded_record_size(r, fmt) + 1; };
+  // (Each record is encoded once per block and format, and kept with the block.)
+  req.encoder = record_encoder(RecordFraming::kRecords, fmt);
 
   auto result = reader_->read(topic, partition, req);
   if (!result.ok()) return finish(*ctx, core_error(result.error(), topic, partition));

@@ -111,12 +111,19 @@ std::string encode_records_response(std::string_view topic, int32_t partition,
   JsonWriter w(&out);
   w.ch('{').key("topic").string(topic).ch(',').key("partition").number(partition);
   w.ch(',').key("records").ch('[');
-  std::vector<HeaderView> scratch;
-  bool first = true;
-  for (const read::RecordRef& ref : result.records) {
-    if (!first) w.ch(',');
-    first = false;
-    append_record_json(&out, ref.block->record(ref.index, &scratch), fmt);
+  if (!result.records.empty() && result.records.front().encoded != nullptr) {
+    // Read with record_encoder(kRecords, fmt): each record's object and its
+    // ',' are kept with its block; the last ',' goes.
+    read::append_encoded(result.records, &out);
+    out.pop_back();
+  } else {
+    std::vector<HeaderView> scratch;
+    bool first = true;
+    for (const read::RecordRef& ref : result.records) {
+      if (!first) w.ch(',');
+      first = false;
+      append_record_json(&out, ref.block->record(ref.index, &scratch), fmt);
+    }
   }
   w.ch(']');
   w.ch(',').key("next_offset").number(result.next_offset);

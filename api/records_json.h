@@ -31,7 +31,9 @@ void append_record_json(std::string* out, const RecordView& r, RecordFormat fmt)
 // with it (ReadRequest::record_cost).
 uint64_t encoded_record_size(const RecordView& r, RecordFormat fmt);
 
-// The whole response body.
+// The whole response body. Records read with record_encoder(kRecords, fmt)
+// (api/record_encoders.h) are copied from their block's encoding; others are
+// encoded here.
 std::string encode_records_response(std::string_view topic, int32_t partition,
                                     const read::ReadResult& result, RecordFormat fmt);
 

@@ -12,6 +12,7 @@
 
 #include "api/errors.h"
 #include "api/json_writer.h"
+#include "api/record_encoders.h"
 #include "api/records_json.h"
 #include "core/format/names.h"
 #include "core/read/record_stream.h"
@@ -23,16 +24,6 @@ namespace {
 
 constexpr int64_t kMinHeartbeatMs = 10;
 constexpr int64_t kMaxHeartbeatMs = 300000;
-
-// In format=json a value that is JSON text is embedded as it is, and JSON
-// allows raw line breaks as whitespace between tokens (never inside a string):
-// turning them into spaces keeps the value and keeps a record on one line.
-void flatten_line_breaks(std::string* out, size_t from) {
-  for (size_t i = from; i < out->size(); ++i) {
-    char& c = (*out)[i];
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-}
 
 void append_message(JsonWriter& w, const std::string& message) {
   if (text::valid_utf8(message)) {
@@ -59,17 +50,26 @@ void error_json(std::string* out, const Error& e, uint64_t next_offset) {
   w.ch(',').key("next_offset").number(next_offset).ch('}').ch('}');
 }
 
+// The records of a chunk in `framing`: copied from their blocks' encodings
+// when read with record_encoder(framing, fmt), else encoded here.
+void append_framed(const read::ReadResult& r, RecordFraming framing, RecordFormat fmt,
+                   std::string* out) {
+  if (r.records.empty()) return;
+  if (r.records.front().encoded != nullptr) {
+    read::append_encoded(r.records, out);
+    return;
+  }
+  std::vector<HeaderView> scratch;
+  for (const read::RecordRef& ref : r.records) {
+    append_framed_record(out, ref.block->record(ref.index, &scratch), framing, fmt);
+  }
+}
+
 class NdjsonEncoder final : public read::StreamEncoder {
  public:
   explicit NdjsonEncoder(RecordFormat fmt) : fmt_(fmt) {}
   void records(const read::ReadResult& r, std::string* out) override {
-    out->reserve(out->size() + r.bytes + r.records.size() * 96);
-    for (const read::RecordRef& ref : r.records) {
-      const size_t from = out->size();
-      append_record_json(out, ref.block->record(ref.index, &scratch_), fmt_);
-      if (fmt_ == RecordFormat::kJson) flatten_line_breaks(out, from);
-      out->push_back('\n');
-    }
+    append_framed(r, RecordFraming::kNdjson, fmt_, out);
   }
   // NDJSON has no comment line: a waiting follower's socket is checked instead.
   void heartbeat(std::string* /*out*/) override {}
@@ -84,24 +84,13 @@ class NdjsonEncoder final : public read::StreamEncoder {
 
  private:
   RecordFormat fmt_;
-  std::vector<HeaderView> scratch_;
 };
 
 class SseEncoder final : public read::StreamEncoder {
  public:
   explicit SseEncoder(RecordFormat fmt) : fmt_(fmt) {}
   void records(const read::ReadResult& r, std::string* out) override {
-    out->reserve(out->size() + r.bytes + r.records.size() * 128);
-    for (const read::RecordRef& ref : r.records) {
-      const RecordView rec = ref.block->record(ref.index, &scratch_);
-      out->append("id: ");
-      JsonWriter(out).number(rec.offset);
-      out->append("\ndata: ");
-      const size_t from = out->size();
-      append_record_json(out, rec, fmt_);
-      if (fmt_ == RecordFormat::kJson) flatten_line_breaks(out, from);
-      out->append("\n\n");
-    }
+    append_framed(r, RecordFraming::kSse, fmt_, out);
   }
   void heartbeat(std::string* out) override { out->append(": heartbeat\n\n"); }
   void end(uint64_t next_offset, read::StreamEndReason reason, std::string* out) override {
@@ -117,7 +106,6 @@ class SseEncoder final : public read::StreamEncoder {
 
  private:
   RecordFormat fmt_;
-  std::vector<HeaderView> scratch_;
 };
 
 // Moves framed chunks from the producer into the response while the response
@@ -294,8 +282,7 @@ void StreamHandler::serve(const std::string& topic, int32_t partition, const Que
   const bool sse = wants_sse(request);
   // chunk_bytes then bounds a chunk's framed bytes (the record object plus
   // its line break, or its SSE "id:"/"data:" framing).
-  const uint64_t framing = sse ? 32 : 1;
-  so.record_cost = [fmt, framing](const RecordView& r) { return encoded_record_size(r, fmt) + framing; };
+  so.encoder = record_encoder(sse ? RecordFraming::kSse : RecordFraming::kNdjson, fmt);
   std::unique_ptr<read::StreamEncoder> encoder;
   if (sse) {
     encoder = std::make_unique<SseEncoder>(fmt);

@@ -7,14 +7,13 @@
 #include <fmt/format.h>
 
 #include "api/json_writer.h"
+#include "api/record_encoders.h"
 #include "api/records_json.h"
 
 namespace sh::api {
 namespace {
 
 constexpr size_t kMaxListedPartitions = 10000;
-// `"partition":2147483647,` — what the partition field adds to a record at most.
-constexpr uint64_t kPartitionFieldBytes = 24;
 
 }  // namespace
 
@@ -52,21 +51,25 @@ std::string encode_topic_records(const std::string& topic, const read::TopicRead
   out.reserve(256 + r.bytes);
   JsonWriter w(&out);
   w.ch('{').key("topic").string(topic).raw(",\"records\":[");
-  bool first = true;
-  std::vector<HeaderView> scratch;
+  // Read with record_encoder(kTopic, fmt, partition): each record is
+  // {"partition":P, + the records route's fields, and its ',', kept with its block.
+  bool any = false;
   for (const read::PartitionRead& pr : r.partitions) {
-    if (pr.error) continue;
+    if (pr.error || pr.result.records.empty()) continue;
+    any = true;
+    if (pr.result.records.front().encoded != nullptr) {
+      read::append_encoded(pr.result.records, &out);
+      continue;
+    }
+    std::vector<HeaderView> scratch;  // read without the encoder: encoded here
     for (const read::RecordRef& ref : pr.result.records) {
-      if (!first) w.ch(',');
-      first = false;
-      // {"partition":P, then the records route's record object without its '{'.
-      const size_t at = out.size();
-      append_record_json(&out, ref.block->record(ref.index, &scratch), fmt);
-      out.insert(at + 1, fmt::format("\"partition\":{},", pr.partition));
+      append_framed_record(&out, ref.block->record(ref.index, &scratch), RecordFraming::kTopic,
+                           fmt, pr.partition);
     }
   }
+  if (any) out.pop_back();  // the last ','
   w.raw("],\"next_offsets\":{\"offsets\":[");
-  first = true;
+  bool first = true;
   for (const read::PartitionRead& pr : r.partitions) {
     if (pr.error) continue;
     if (!first) w.ch(',');
@@ -132,8 +135,8 @@ void TopicRecordsHandler::serve(const std::string& topic, const QueryParams& q, 
   req.max_bytes = p.max_bytes;
   req.max_response_bytes = limits_.max_bytes_limit;
   const RecordFormat fmt = p.format;
-  req.record_cost = [fmt](const RecordView& r) {
-    return encoded_record_size(r, fmt) + 1 + kPartitionFieldBytes;
+  req.encoder = [fmt](int32_t partition) {
+    return record_encoder(RecordFraming::kTopic, fmt, partition);
   };
   req.deadline = deadline;
   auto result = topics_.read(topic, req);

@@ -56,6 +56,31 @@ class LruCache {
     return nullptr;
   }
 
+  // lookup() that also brings a hit's charge up to date with charge(value), for
+  // values that grow after insert (a decoded block that keeps the encodings
+  // built from it): the entry's area is trimmed to its capacity if it grew
+  // past it. The value is returned even if that trim evicts it.
+  // *recharged (if given) tells whether the charge changed.
+  template <class ChargeFn>
+  std::shared_ptr<const V> lookup_recharged(const K& key, ChargeFn&& charge,
+                                            bool* recharged = nullptr) {
+    std::vector<std::shared_ptr<const V>> dropped;  // released after the locks
+    bool changed = false;
+    if (recharged != nullptr) *recharged = false;
+    if (auto v = find_in(shard_for(key), key, &charge, &dropped, &changed)) {
+      if (recharged != nullptr) *recharged = changed;
+      return v;
+    }
+    if (large_entries_.load(std::memory_order_acquire) > 0) {
+      if (auto v = find_in(large_, key, &charge, &dropped, &changed)) {
+        if (recharged != nullptr) *recharged = changed;
+        return v;
+      }
+    }
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+
   // Inserts or replaces `key`. Evicts least recently used entries of the key's
   // shard (or of the large area) until it is within its capacity. If `charge`
   // exceeds what the cache can hold for one entry, the value is not cached (and
@@ -165,13 +190,36 @@ class LruCache {
     s.usage = 0;
   }
 
-  std::shared_ptr<const V> find_in(Shard& s, const K& key) {
+  struct NoRecharge {
+    size_t operator()(const V&) const { return 0; }
+  };
+  // The value of `key` in `s` (made most recently used), or nullptr. With a
+  // `charge` function, the entry's charge becomes charge(value) and `s` is
+  // trimmed if it grew past its limit (evicted values go to *dropped).
+  template <class ChargeFn = NoRecharge>
+  std::shared_ptr<const V> find_in(Shard& s, const K& key, ChargeFn* charge = nullptr,
+                                   std::vector<std::shared_ptr<const V>>* dropped = nullptr,
+                                   bool* changed = nullptr) {
     std::lock_guard<std::mutex> lock(s.mu);
     auto it = s.map.find(key);
     if (it == s.map.end()) return nullptr;
     hits_.fetch_add(1, std::memory_order_relaxed);
     s.lru.splice(s.lru.begin(), s.lru, it->second);
-    return it->second->value;
+    std::shared_ptr<const V> value = it->second->value;
+    if (charge != nullptr) {
+      const size_t now = (*charge)(*value);
+      if (now != it->second->charge) {
+        *changed = true;
+        s.usage = s.usage - it->second->charge + now;
+        it->second->charge = now;
+        trim_locked(s, &s == &large_ ? large_.capacity : shard_limit(s), dropped);
+        if (&s == &large_) {
+          large_entries_.store(large_.map.size(), std::memory_order_release);
+          large_usage_.store(large_.usage, std::memory_order_release);
+        }
+      }
+    }
+    return value;
   }
 
   // What shard `s` may hold now: its share less its part of the large area.

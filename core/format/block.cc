@@ -161,7 +161,28 @@ uint32_t DecodedBlock::record_size(uint32_t i) const {
 
 size_t DecodedBlock::memory_charge() const {
   return sizeof(*this) + payload_.capacity() + offsets_.capacity() * sizeof(uint64_t) +
-         positions_.capacity() * sizeof(uint32_t);
+         positions_.capacity() * sizeof(uint32_t) +
+         encoded_charge_.load(std::memory_order_relaxed);
+}
+
+const EncodedRecords& DecodedBlock::encoded(const RecordEncoder& enc) const {
+  const size_t slot = enc.slot();
+  if (slot >= RecordEncoder::kSlots) std::abort();  // a programming error, not data
+  std::call_once(encoded_once_[slot], [&] {
+    auto e = std::make_unique<EncodedRecords>();
+    e->ends_.reserve(offsets_.size());
+    // JSON of typical records is a little larger than their raw bytes.
+    e->bytes_.reserve(payload_.size() + payload_.size() / 2 + offsets_.size() * 64);
+    std::vector<HeaderView> scratch;
+    for (uint32_t i = 0; i < offsets_.size(); ++i) {
+      enc.encode(record(i, &scratch), &e->bytes_);
+      e->ends_.push_back(e->bytes_.size());
+    }
+    e->bytes_.shrink_to_fit();
+    encoded_charge_.fetch_add(e->memory(), std::memory_order_relaxed);
+    encoded_[slot] = std::move(e);
+  });
+  return *encoded_[slot];
 }
 
 Result<std::shared_ptr<const DecodedBlock>> DecodedBlock::parse(std::string raw_payload,

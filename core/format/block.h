@@ -4,9 +4,12 @@
 // BlockBuilder (block_builder.h).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +20,44 @@
 #include "core/result.h"
 
 namespace sh::format {
+
+// Writes records in one output encoding (a response format with its framing).
+// Stateless and thread-safe: DecodedBlock::encoded() calls it once per record
+// of a block, from whichever thread asks first.
+class RecordEncoder {
+ public:
+  // Slots DecodedBlock keeps encodings in.
+  static constexpr size_t kSlots = 24;
+  virtual ~RecordEncoder() = default;
+  // Where DecodedBlock keeps this encoder's output, < kSlots. Two encoders with
+  // the same slot must write byte-identical output for every record of a block
+  // (e.g. one slot per response format and framing). Blocks of different
+  // partitions never share an object, so an encoding may embed the partition.
+  virtual size_t slot() const = 0;
+  // Appends record `r`'s bytes, framing included (e.g. a trailing ',' or '\n').
+  virtual void encode(const RecordView& r, std::string* out) const = 0;
+};
+
+// A block's records in one encoding, back to back: record i is
+// bytes()[begin(i), end(i)).
+class EncodedRecords {
+ public:
+  std::string_view bytes() const { return bytes_; }
+  size_t begin(uint32_t i) const { return i == 0 ? 0 : ends_[i - 1]; }
+  size_t end(uint32_t i) const { return ends_[i]; }
+  size_t size(uint32_t i) const { return end(i) - begin(i); }
+  std::string_view record(uint32_t i) const { return range(i, i + 1); }
+  // Records [first, last) as one contiguous run.
+  std::string_view range(uint32_t first, uint32_t last) const {
+    return std::string_view(bytes_).substr(begin(first), begin(last) - begin(first));
+  }
+  size_t memory() const { return sizeof(*this) + bytes_.capacity() + ends_.capacity() * sizeof(size_t); }
+
+ private:
+  friend class DecodedBlock;
+  std::string bytes_;
+  std::vector<size_t> ends_;  // ends_[i] = end of record i; begin(record_count) = total
+};
 
 // A block decoded and fully validated: every record parsed once, the payload
 // consumed exactly, offsets strictly increasing and matching the index entry.
@@ -37,8 +78,16 @@ class DecodedBlock {
   RecordView record(uint32_t i, std::vector<HeaderView>* scratch) const;
   // Bytes record i occupies in the raw payload (an estimate of its wire size).
   uint32_t record_size(uint32_t i) const;
-  // Memory this block holds (for cache charging).
+  // Memory this block holds, the encodings built so far included (for cache
+  // charging: the block cache re-reads it on lookup).
   size_t memory_charge() const;
+
+  // Every record of this block in `enc`'s encoding, built on the first call
+  // for enc.slot() and kept with the block (records are immutable, so each is
+  // encoded once per format); concurrent first callers wait for one build.
+  // REQUIRES: enc.slot() < RecordEncoder::kSlots, and the same slot always
+  // gets encoders of identical output.
+  const EncodedRecords& encoded(const RecordEncoder& enc) const;
 
   // Parses a raw (decompressed) block payload. `entry` is the index entry the
   // payload must agree with; its handle.position names the block in messages.
@@ -52,6 +101,10 @@ class DecodedBlock {
   int64_t first_timestamp_ = 0;
   std::vector<uint64_t> offsets_;
   std::vector<uint32_t> positions_;  // record i starts at payload_[positions_[i]]
+  // Encodings, built once per slot (encoded()).
+  mutable std::array<std::once_flag, RecordEncoder::kSlots> encoded_once_;
+  mutable std::array<std::unique_ptr<const EncodedRecords>, RecordEncoder::kSlots> encoded_;
+  mutable std::atomic<size_t> encoded_charge_{0};
 };
 
 // Checks the 12-byte block header and CRC of `stored_block` (exactly

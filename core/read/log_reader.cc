@@ -317,6 +317,7 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
 
   const uint64_t hard_cap = std::max<uint64_t>(req.max_response_bytes, 1);
   const uint64_t budget = std::min(req.max_bytes, hard_cap);
+  out.records.reserve(std::min<uint32_t>(max_records, 4096));
   std::vector<HeaderView> scratch;
   bool done = false;
   // A failure after records were gathered ends the result before it: what was
@@ -358,9 +359,14 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
         source_->prefetch_segment(snap->segments[s + 1].key, snap->segments[s + 1].bucket);
       }
       bool used = false;
+      // With an encoder, the block's records in its encoding (built once per
+      // block): a record costs its encoded size, looked up.
+      const format::EncodedRecords* encoded =
+          req.encoder ? &block->encoded(*req.encoder) : nullptr;
       for (uint32_t i = block->lower_bound(offset); i < block->record_count(); ++i) {
-        const uint64_t cost = req.record_cost ? req.record_cost(block->record(i, &scratch))
-                                              : block->record_size(i);
+        const uint64_t cost = encoded           ? encoded->size(i)
+                              : req.record_cost ? req.record_cost(block->record(i, &scratch))
+                                                : block->record_size(i);
         if (out.records.empty() && cost > hard_cap) {
           return Error(Errc::kInvalidArgument,
                        fmt::format("the record at offset {} ({}) takes {} bytes in this response "
@@ -373,7 +379,7 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
           done = true;
           break;
         }
-        out.records.push_back({block.get(), i});
+        out.records.push_back({block.get(), i, encoded});
         out.bytes += cost;
         offset = block->offset_at(i) + 1;
         used = true;
@@ -393,6 +399,21 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
   }
   metrics_.records_read.Increment(static_cast<double>(out.records.size()));
   return out;
+}
+
+void append_encoded(std::span<const RecordRef> refs, std::string* out) {
+  size_t i = 0;
+  while (i < refs.size()) {
+    // A run: the following records of the same block, with no record between.
+    const RecordRef& first = refs[i];
+    size_t j = i + 1;
+    while (j < refs.size() && refs[j].encoded == first.encoded &&
+           refs[j].index == first.index + (j - i)) {
+      ++j;
+    }
+    out->append(first.encoded->range(first.index, first.index + static_cast<uint32_t>(j - i)));
+    i = j;
+  }
 }
 
 }  // namespace sh::read

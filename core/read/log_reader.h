@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <memory>
+#include <span>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -52,14 +53,26 @@ struct ReadRequest {
   // What a record costs against the budgets — the bytes it adds to the
   // response (api::encoded_record_size). nullptr: its raw size in the block.
   std::function<uint64_t(const RecordView&)> record_cost;
+  // When set, records are encoded by it — once per block, kept with the block
+  // (format::DecodedBlock::encoded) — each costs its encoded size (record_cost
+  // is then not used), and RecordRef::encoded points at the encoding.
+  std::shared_ptr<const format::RecordEncoder> encoder;
   Deadline deadline;
 };
 
 struct RecordRef {
   const format::DecodedBlock* block = nullptr;
   uint32_t index = 0;
+  // The block's records in ReadRequest::encoder's encoding (null without one).
+  const format::EncodedRecords* encoded = nullptr;
   uint64_t offset() const { return block->offset_at(index); }
+  std::string_view encoded_bytes() const { return encoded->record(index); }
 };
+
+// Appends the encoded bytes of `refs` (each with its encoder's framing), as
+// one copy per run of consecutive records of a block.
+// REQUIRES: every ref has `encoded` (read with ReadRequest::encoder).
+void append_encoded(std::span<const RecordRef> refs, std::string* out);
 
 struct ReadResult {
   std::vector<std::shared_ptr<const format::DecodedBlock>> pinned;  // keeps `records` valid

@@ -40,6 +40,7 @@ Result<std::shared_ptr<RecordStream>> RecordStream::open(std::shared_ptr<LogRead
   req.max_records = s->opts_.chunk_records;
   req.max_bytes = s->opts_.chunk_bytes;
   req.record_cost = s->opts_.record_cost;
+  req.encoder = s->opts_.encoder;
   req.deadline = Deadline::after(s->opts_.read_timeout);
   auto first = s->reader_->read(s->opts_.topic, s->opts_.partition, req);
   if (!first.ok()) return first.error();
@@ -186,6 +187,7 @@ void RecordStream::step() {
   req.max_records = opts_.chunk_records;
   req.max_bytes = opts_.chunk_bytes;
   req.record_cost = opts_.record_cost;
+  req.encoder = opts_.encoder;
   req.deadline = Deadline::after(opts_.read_timeout);
   auto r = reader_->read(opts_.topic, opts_.partition, req);
   if (!r.ok()) return push_error(r.error());

@@ -62,6 +62,9 @@ struct RecordStreamOptions {
   // ReadRequest::record_cost of the chunk reads (e.g. the framed size, so that
   // chunk_bytes bounds the framed bytes); nullptr: the record's stored size.
   std::function<uint64_t(const RecordView&)> record_cost;
+  // ReadRequest::encoder of the chunk reads: records come encoded (once per
+  // block, kept with it) and cost their encoded size.
+  std::shared_ptr<const format::RecordEncoder> encoder;
   uint32_t chunk_records = 10000;       // LogReader max_records of one chunk's read
   Millis heartbeat{15000};              // while following and waiting for data
   Millis read_timeout{10000};           // deadline of each chunk's read

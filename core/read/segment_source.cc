@@ -126,8 +126,13 @@ Result<std::shared_ptr<const format::DecodedBlock>> SegmentSource::block(
     Deadline deadline, const std::string& bucket) {
   const std::string name = cache_name(key, bucket);
   const std::string bkey = block_key(name, meta.etag, meta.index[block_index].handle.position);
-  if (auto hit = block_cache_.lookup(bkey)) {
+  // A block grows by the encodings built from it (DecodedBlock::encoded): a
+  // hit charges what it holds now.
+  auto charge = [](const format::DecodedBlock& b) { return b.memory_charge(); };
+  bool recharged = false;
+  if (auto hit = block_cache_.lookup_recharged(bkey, charge, &recharged)) {
     block_metrics_.hits.Increment();
+    if (recharged) update_gauges();
     return hit;
   }
   return block_flight_.run(bkey, [&]() -> Result<BlockPtr> {

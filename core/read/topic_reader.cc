@@ -110,6 +110,7 @@ Result<TopicReadResult> TopicReader::read(const std::string& topic, const TopicR
     // A partition whose share is 0 (fewer records asked than partitions) is
     // read for its position only.
     r.max_records = std::max<uint32_t>(share[i], 1);
+    if (req.encoder) r.encoder = req.encoder(pr.partition);
     if (auto it = req.offsets.find(pr.partition); it != req.offsets.end()) {
       r.start = StartPosition::at(it->second);
     } else {
@@ -159,6 +160,7 @@ Result<TopicReadResult> TopicReader::read(const std::string& topic, const TopicR
       PartitionRead& pr = out.partitions[full[k]];
       ReadRequest r = more;
       r.max_records = more_share[k];
+      if (req.encoder) r.encoder = req.encoder(pr.partition);
       r.start = StartPosition::at(pr.result.next_offset);
       auto got = reader_.read(topic, pr.partition, r);
       if (!got.ok()) {

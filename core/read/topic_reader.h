@@ -41,6 +41,9 @@ struct TopicReadRequest {
   uint64_t max_bytes = 1u << 20;        // total record cost over all partitions
   uint64_t max_response_bytes = 64u << 20;
   std::function<uint64_t(const RecordView&)> record_cost;  // as ReadRequest::record_cost
+  // ReadRequest::encoder of each partition's reads (an encoding may embed the
+  // partition); empty: none.
+  std::function<std::shared_ptr<const format::RecordEncoder>(int32_t partition)> encoder;
   Deadline deadline;
 };
 
