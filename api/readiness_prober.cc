@@ -45,7 +45,9 @@ ReadinessState ReadinessProber::state() const {
 
 void ReadinessProber::probe_once() {
   ReadinessState s;
-  auto meta = metadata_->ping();
+  // Each check within its own timeout: a hung metadata store must not delay
+  // the store check (nor the next state) by its own longer default.
+  auto meta = metadata_->ping(Deadline::after(timeout_));
   s.metadata_ok = meta.ok();
   if (!meta.ok()) s.metadata_error = meta.error().message();
   ListOptions lo;

@@ -43,6 +43,12 @@ Error s3_error_to_error(const S3ErrorInfo& info, std::string_view what) {
   // "<what>: HTTP <status>[ <Code>]"
   std::string msg = fmt::format("{}: HTTP {}", what, info.http_status);
   if (!info.code.empty()) fmt::format_to(std::back_inserter(msg), " {}", info.code);
+  if (is_expired_token_code(info.code)) {
+    // Reached only when fresh credentials were rejected too (the store refetches
+    // once): the same as any other credential rejection, whatever the status (AWS
+    // sends 400).
+    return Error(Errc::kPermissionDenied, fmt::format("{}: credentials rejected", msg), false);
+  }
   switch (info.http_status) {
     case 404:
       if (info.code == "NoSuchBucket") {

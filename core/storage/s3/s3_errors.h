@@ -36,6 +36,7 @@ bool is_expired_token_code(std::string_view code);
 //   404 NoSuchKey/other   → kNotFound
 //   404 NoSuchBucket      → kUnavailable (not retryable: configuration)
 //   403                   → kPermissionDenied
+//   an expired-token code (is_expired_token_code), any status → kPermissionDenied
 //   412                   → kPreconditionFailed
 //   416                   → kInvalidArgument
 //   5xx/throttling        → kUnavailable (retryable)

@@ -20,7 +20,9 @@
 #include "core/format/segment.h"
 #include "core/metadata/listing_metadata_store.h"
 #include "core/read/log_reader.h"
+#include "core/read/read_metrics.h"
 #include "core/storage/local_object_store.h"
+#include "core/storage/metered_object_store.h"
 #include "tests/support/fault_injecting_object_store.h"
 #include "tests/support/temp_dir.h"
 
@@ -54,7 +56,7 @@ class ReadFaultsTest : public ::testing::Test {
       r.offset = off;
       r.timestamp = 1'000'000 + static_cast<int64_t>(off);
       r.key = fmt::format("k{}", off % 5);
-      r.value = fmt::format("value-{}{}", off, std::string(off % 23, 'v'));
+      r.value = fmt::format("value-{}{}{}", off, value_tag_, std::string(off % 23, 'v'));
       if (off % 4 == 0) r.headers.push_back({"h", fmt::format("x{}", off)});
       EXPECT_TRUE(w.add(r).ok());
       model_[topic][off] = r;
@@ -95,7 +97,37 @@ class ReadFaultsTest : public ::testing::Test {
     return "";
   }
 
+  // Sum of the samples of counter `name` whose labels include all of `labels`
+  // (0 when none is registered yet).
+  double metric(const std::string& name,
+                const std::map<std::string, std::string>& labels = {}) {
+    double total = 0;
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        bool match = true;
+        for (const auto& [k, v] : labels) {
+          match = match && std::any_of(m.label.begin(), m.label.end(), [&](const auto& l) {
+                    return l.name == k && l.value == v;
+                  });
+        }
+        if (match) total += m.counter.value;
+      }
+    }
+    return total;
+  }
+
+  // The reader over faults_ seen through a MeteredObjectStore, as the service
+  // wires it: streamhouse_object_store_requests_total counts each injected fault.
+  std::unique_ptr<LogReader> metered_reader(LogReaderOptions o = {}) {
+    auto metered = std::make_shared<MeteredObjectStore>(
+        faults_, std::make_shared<ObjectStoreMetrics>(registry_));
+    o.tail_refresh_interval = Millis(0);
+    return std::make_unique<LogReader>(metadata_, metered, o, registry_);
+  }
+
   testing::ScratchDir scratch_{"sh-read-faults-test"};
+  std::string value_tag_;  // part of every value write_segment writes (to replace an object)
   std::shared_ptr<FaultInjectingObjectStore> faults_;
   std::shared_ptr<MetadataStore> metadata_;
   prometheus::Registry registry_;
@@ -215,6 +247,8 @@ TEST_F(ReadFaultsTest, TruncatedBlockReadsAreErrorsNeverRecords) {
   ASSERT_TRUE(r->index("short", 0).ok());
   auto meta = r->source().meta(key, {});
   ASSERT_TRUE(meta.ok());
+  const double corrupt_before = metric(std::string(kCorruptReadsMetric), {{"object_kind", "block"}});
+  int corrupt = 0;
   for (size_t b : {size_t{0}, (*meta)->index.size() - 1}) {
     const format::IndexEntry& entry = (*meta)->index[b];
     for (uint64_t keep = 0; keep < entry.handle.size; ++keep) {
@@ -224,8 +258,13 @@ TEST_F(ReadFaultsTest, TruncatedBlockReadsAreErrorsNeverRecords) {
       ASSERT_FALSE(got.ok()) << "a short block produced " << got->records.size() << " record(s)";
       ASSERT_TRUE(is_corrupt_or_bad_response(got.error().code())) << got.error().to_string();
       ASSERT_NE(got.error().message().find(key), std::string::npos) << got.error().message();
+      if (got.error().code() == Errc::kCorrupt) ++corrupt;
     }
   }
+  EXPECT_GT(corrupt, 0);
+  EXPECT_EQ(metric(std::string(kCorruptReadsMetric), {{"object_kind", "block"}}),
+            corrupt_before + corrupt)
+      << "every short block that failed its checks is counted as a corrupt block read";
   auto got = r->read("short", 0, at(0));
   ASSERT_TRUE(got.ok()) << got.error().to_string();
   EXPECT_EQ(got->records.size(), 60u);
@@ -239,6 +278,8 @@ TEST_F(ReadFaultsTest, TruncatedFooterSuffixReadsAreErrorsNeverRecords) {
   auto clean = r->source().meta(key, {});
   ASSERT_TRUE(clean.ok());
   const uint64_t size = (*clean)->object_size;
+  const double corrupt_before = metric(std::string(kCorruptReadsMetric));
+  int corrupt = 0;
   for (uint64_t keep = 0; keep < size; ++keep) {
     SCOPED_TRACE(fmt::format("suffix read cut to {} of {} bytes", keep, size));
     faults_->clear();
@@ -249,7 +290,11 @@ TEST_F(ReadFaultsTest, TruncatedFooterSuffixReadsAreErrorsNeverRecords) {
     ASSERT_FALSE(got.ok()) << "a short footer read produced " << got->records.size() << " record(s)";
     ASSERT_TRUE(is_corrupt_or_bad_response(got.error().code())) << got.error().to_string();
     ASSERT_NE(got.error().message().find(key), std::string::npos) << got.error().message();
+    if (got.error().code() == Errc::kCorrupt) ++corrupt;
   }
+  EXPECT_GT(corrupt, 0);
+  EXPECT_EQ(metric(std::string(kCorruptReadsMetric)), corrupt_before + corrupt)
+      << "every short footer/index read that failed its checks is counted (footer or index kind)";
   faults_->clear();
   r->source().invalidate(key);
   auto got = r->read("shorttail", 0, at(0));
@@ -516,6 +561,124 @@ TEST_F(ReadFaultsTest, ListingFailureAfterTheFirstLoadServesWhatIsIndexed) {
   got = r.read("fresh", 0, at(0));
   ASSERT_TRUE(got.ok()) << got.error().to_string();
   EXPECT_EQ(got->records.size(), 5u);
+}
+
+// ---------------------------------------------------------------- 7. the object changes under the reader
+
+TEST_F(ReadFaultsTest, ObjectReplacedBetweenTwoReadsIs502ThenTheNewObjectIsServed) {
+  const std::string key = write_segment("swap", 0, 40);
+  auto r = metered_reader();
+  auto first = r->read("swap", 0, at(0, 1));  // footer and block 0 are now cached
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  ASSERT_EQ(check_records("swap", *first), "");
+  auto meta = r->source().meta(key, {});
+  ASSERT_TRUE(meta.ok());
+  ASSERT_GE((*meta)->index.size(), 3u) << "the test wants a block that is not cached yet";
+  const uint64_t cold_offset = (*meta)->index.back().first_offset;
+
+  // Another writer replaces the object: same offsets (so the listing still fits),
+  // other values, a new ETag. The reader still holds the old footer.
+  value_tag_ = "-second-version";
+  ASSERT_EQ(write_segment("swap", 0, 40), key);
+  const double changed_before = metric("streamhouse_object_store_requests_total",
+                                       {{"operation", "get_range"}, {"outcome", "precondition_failed"}});
+
+  auto got = r->read("swap", 0, at(cold_offset, 1));
+  ASSERT_FALSE(got.ok()) << "a block of the new object was decoded with the old footer ("
+                         << got->records.size() << " record(s))";
+  EXPECT_EQ(got.error().code(), Errc::kPreconditionFailed) << got.error().to_string();
+  EXPECT_NE(got.error().message().find(key), std::string::npos) << got.error().message();
+  const api::ApiError api = api::to_api_error(got.error());
+  EXPECT_EQ(api.status(), 502);
+  EXPECT_EQ(api.error_code, api::kBadUpstreamResponse);
+  EXPECT_EQ(api.message.rfind("segment object changed while reading: ", 0), 0u) << api.message;
+  EXPECT_NE(api.message.find(key), std::string::npos) << api.message;
+  EXPECT_EQ(metric("streamhouse_object_store_requests_total",
+                   {{"operation", "get_range"}, {"outcome", "precondition_failed"}}),
+            changed_before + 1)
+      << "the changed object is counted once";
+
+  // The old footer and blocks were dropped: the next reads see the new object,
+  // also at offset 0, whose old block was cached.
+  got = r->read("swap", 0, at(cold_offset, 1));
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(check_records("swap", *got), "");
+  got = r->read("swap", 0, at(0));
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  ASSERT_EQ(got->records.size(), 40u);
+  EXPECT_EQ(check_records("swap", *got), "") << "a block of the old object was served after the change";
+}
+
+TEST_F(ReadFaultsTest, BlockRangePastTheObjectEndIsCorruptCountedAndDropsTheFooter) {
+  const std::string key = write_segment("pastend", 0, 40);
+  auto r = metered_reader();
+  ASSERT_TRUE(r->index("pastend", 0).ok());
+  auto meta = r->source().meta(key, {});
+  ASSERT_TRUE(meta.ok());
+  ASSERT_GE((*meta)->index.size(), 3u);
+  const format::IndexEntry entry = (*meta)->index[2];
+  // What S3ObjectStore answers when the 206 says the object ends before the range does.
+  faults_->add(FaultRule::error("get_range", Errc::kOutOfRange,
+                                "range runs past the end of the object (size 100)")
+                   .on_key(key)
+                   .once());
+  const double corrupt_before = metric(std::string(kCorruptReadsMetric), {{"object_kind", "block"}});
+  const double footer_misses_before =
+      metric("streamhouse_cache_misses_total", {{"cache", "segment_footer"}});
+
+  auto got = r->read("pastend", 0, at(entry.first_offset, 1));
+  ASSERT_FALSE(got.ok()) << "records from a block the object does not hold";
+  EXPECT_EQ(got.error().code(), Errc::kCorrupt) << got.error().to_string();
+  EXPECT_NE(got.error().message().find(
+                fmt::format("{}: block at {} is not inside the object", key, entry.handle.position)),
+            std::string::npos)
+      << got.error().message();
+  const api::ApiError api = api::to_api_error(got.error());
+  EXPECT_EQ(api.status(), 502);
+  EXPECT_EQ(api.error_code, api::kCorruptSegment);
+  EXPECT_EQ(api.message.rfind("corrupt segment: ", 0), 0u) << api.message;
+  EXPECT_EQ(metric(std::string(kCorruptReadsMetric), {{"object_kind", "block"}}), corrupt_before + 1);
+  EXPECT_EQ(metric("streamhouse_object_store_requests_total",
+                   {{"operation", "get_range"}, {"outcome", "out_of_range"}}),
+            1);
+
+  // The footer that named the block was dropped: the next read loads it again
+  // (one footer-cache miss) and is served.
+  got = r->read("pastend", 0, at(entry.first_offset, 1));
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(check_records("pastend", *got), "");
+  EXPECT_EQ(metric("streamhouse_cache_misses_total", {{"cache", "segment_footer"}}),
+            footer_misses_before + 1)
+      << "the footer must be read again after its block was not inside the object";
+}
+
+// ---------------------------------------------------------------- 8. every store fault is counted
+
+TEST_F(ReadFaultsTest, EveryStoreFaultIsCountedByOperationAndOutcome) {
+  const std::string key = write_segment("count", 0, 20);
+  auto r = metered_reader();
+  ASSERT_TRUE(r->index("count", 0).ok());
+  for (Errc code : {Errc::kUnavailable, Errc::kTimeout, Errc::kPermissionDenied,
+                    Errc::kPreconditionFailed, Errc::kBadResponse}) {
+    for (const char* op : {"get_suffix", "get_range"}) {
+      SCOPED_TRACE(fmt::format("{} fails with {}", op, errc_name(code)));
+      r->source().invalidate(key);
+      if (std::string(op) == "get_range") {
+        ASSERT_TRUE(r->source().meta(key, {}).ok());  // warm footer: the block read fails
+      }
+      const std::map<std::string, std::string> labels = {
+          {"operation", op}, {"outcome", std::string(errc_name(code))}};
+      const double before = metric("streamhouse_object_store_requests_total", labels);
+      faults_->add(FaultRule::error(op, code).on_key(key).once());
+      auto got = r->read("count", 0, at(0));
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.error().code(), code) << got.error().to_string();
+      EXPECT_EQ(metric("streamhouse_object_store_requests_total", labels), before + 1);
+      got = r->read("count", 0, at(0));
+      ASSERT_TRUE(got.ok()) << got.error().to_string();
+    }
+  }
+  EXPECT_GT(metric("streamhouse_object_store_requests_total", {{"outcome", "ok"}}), 0);
 }
 
 }  // namespace

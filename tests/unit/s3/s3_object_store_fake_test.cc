@@ -372,6 +372,77 @@ TEST(S3StoreRetries, ExpiredTokenIsRefreshedOnlyOnce) {
   EXPECT_NE(r.error().message().find("ExpiredToken"), std::string::npos) << r.error().message();
 }
 
+TEST(S3StoreRetries, SecondExpiredTokenAfterTheRefreshIsCredentialsRejected) {
+  // Fresh credentials that are still refused are the same as any other credential
+  // rejection (kPermissionDenied: HTTP 503 50303), whether the server says 400 or 403.
+  for (const char* code : {"ExpiredToken", "ExpiredTokenException", "InvalidToken",
+                           "TokenRefreshRequired"}) {
+    for (long status : {400L, 403L}) {
+      SCOPED_TRACE(fmt::format("HTTP {} {} twice", status, code));
+      Harness h([&](const SeenRequest&, int) { return answer(status, error_xml(code)); });
+      auto r = h.store->get_range("dir/seg", 0, 10);
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().code(), Errc::kPermissionDenied) << r.error().to_string();
+      EXPECT_FALSE(r.error().retryable());
+      EXPECT_NE(r.error().message().find("credentials rejected"), std::string::npos)
+          << r.error().message();
+      EXPECT_NE(r.error().message().find("s3://bkt/pre/dir/seg"), std::string::npos)
+          << r.error().message();
+      EXPECT_EQ(r.error().message().find(kSecret), std::string::npos) << "secret leaked";
+      EXPECT_EQ(h.transport->seen.size(), 2u) << "one refresh, then no retry";
+      EXPECT_TRUE(h.sleeps.empty()) << "a rejection is not retried with backoff";
+      EXPECT_EQ(h.metric("streamhouse_s3_requests_total",
+                         {{"operation", "get_object"}, {"status", std::to_string(status)}}),
+                2);
+      EXPECT_EQ(h.metric("streamhouse_s3_credential_refreshes_total", {{"provider", "static"}}), 2);
+    }
+  }
+}
+
+TEST(S3StoreRetries, RequestTimeoutIsRetriedWithBackoffThenSucceeds) {
+  // S3 answers 400 RequestTimeout when the client was too slow sending: retryable.
+  Harness h([](const SeenRequest&, int call) {
+    if (call <= 2) return answer(400, error_xml("RequestTimeout"));
+    return answer(206, "0123456789", {{"content-range", "bytes 0-9/10"}});
+  });
+  auto r = h.store->get_range("seg", 0, 10);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->data, "0123456789");
+  ASSERT_EQ(h.transport->seen.size(), 3u) << "two RequestTimeout answers, then the data";
+  ASSERT_EQ(h.sleeps.size(), 2u) << "each retry waits its backoff";
+  for (const auto& seen : h.transport->seen) EXPECT_NE(seen.authorization, "") << "every attempt is signed";
+  EXPECT_EQ(h.metric("streamhouse_s3_requests_total", {{"operation", "get_object"}, {"status", "400"}}), 2);
+  EXPECT_EQ(h.metric("streamhouse_s3_requests_total", {{"operation", "get_object"}, {"status", "206"}}), 1);
+  EXPECT_EQ(h.metric("streamhouse_s3_retries_total", {{"operation", "get_object"}}), 2);
+}
+
+TEST(S3StoreRetries, RequestTimeoutEveryTimeGivesUpAsUnavailable) {
+  Harness h([](const SeenRequest&, int) { return answer(400, error_xml("RequestTimeout")); });
+  auto r = h.store->get_range("dir/seg", 0, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kUnavailable) << r.error().to_string();
+  EXPECT_TRUE(r.error().retryable());
+  EXPECT_EQ(h.transport->seen.size(), 5u) << "max_attempts defaults to 5";
+  EXPECT_NE(r.error().message().find("s3://bkt/pre/dir/seg"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("HTTP 400 RequestTimeout (gave up after 5 attempts)"),
+            std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(h.metric("streamhouse_s3_requests_total", {{"operation", "get_object"}, {"status", "400"}}), 5);
+  EXPECT_EQ(h.metric("streamhouse_s3_retries_total", {{"operation", "get_object"}}), 4);
+}
+
+TEST(S3StoreRetries, GivingUpOn500CountsEveryAttemptByStatus) {
+  Harness h([](const SeenRequest&, int) { return answer(500, error_xml("InternalError")); });
+  auto r = h.store->get_range("seg", 0, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kUnavailable);
+  EXPECT_NE(r.error().message().find("HTTP 500 InternalError (gave up after 5 attempts)"),
+            std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(h.metric("streamhouse_s3_requests_total", {{"operation", "get_object"}, {"status", "500"}}), 5);
+  EXPECT_EQ(h.metric("streamhouse_s3_retries_total", {{"operation", "get_object"}}), 4);
+}
+
 // What reaches a client (an error body) names the operation, bucket and key and
 // the kind of failure — never the endpoint, libcurl's text or the server's prose.
 void expect_no_internal_detail(const Error& e) {
