@@ -128,24 +128,49 @@ class StreamSession {
   StreamSession& operator=(const StreamSession&) = delete;
 
   // Runs on producer threads (a chunk was queued) and on server threads (the
-  // response drained, or closed). Never blocks beyond the stream's locks.
+  // response drained, or closed). Never blocks beyond the stream's locks. One
+  // thread pumps at a time; a call meanwhile — from another thread, or from
+  // this one re-entering through the producer (pop() resumes production, the
+  // engine refuses it, and the error piece's on_ready calls pump() again) —
+  // makes the running pump go round once more instead of waiting for it.
   void pump() noexcept {
-    try {
+    {
       std::lock_guard<std::mutex> lock(mu_);
+      if (pumping_) {
+        again_ = true;
+        return;
+      }
+      pumping_ = true;
+    }
+    for (;;) {
+      pump_once();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!again_) {
+        pumping_ = false;
+        return;
+      }
+      again_ = false;
+    }
+  }
+
+ private:
+  // One round of pump(): only the pumping thread runs it.
+  void pump_once() noexcept {
+    try {
       if (stopped_) return;
       std::shared_ptr<ResponseStream> out = out_.lock();
-      if (out == nullptr) return stop_locked(nullptr);
-      if (!out->open()) return stop_locked(out.get());
+      if (out == nullptr) return stop(nullptr);
+      if (!out->open()) return stop(out.get());
       while (out->buffered() < StreamHandler::kHighWaterBytes) {
         std::optional<read::StreamChunk> c = producer_->pop();
         if (!c) return;
-        if (!c->bytes.empty() && !out->write(c->bytes)) return stop_locked(out.get());
+        if (!c->bytes.empty() && !out->write(c->bytes)) return stop(out.get());
         metrics_->records.Increment(static_cast<double>(c->records));
         metrics_->bytes.Increment(static_cast<double>(c->bytes.size()));
         if (c->last) {
           outcome_ = c->failed ? "error" : read::stream_end_reason_name(c->end_reason);
           metrics_->ended.Add({{"outcome", std::string(*outcome_)}}).Increment();
-          return stop_locked(out.get());
+          return stop(out.get());
         }
       }
     } catch (...) {
@@ -154,20 +179,22 @@ class StreamSession {
     }
   }
 
- private:
   // Ends the body (a no-op if the client is gone: it resumes a connection
   // suspended while its peer hung up, so the server completes and frees it)
   // and closes the producer.
-  void stop_locked(ResponseStream* out) {
+  void stop(ResponseStream* out) {
     stopped_ = true;
     if (out != nullptr) out->finish();
     producer_->close();
   }
 
-  std::mutex mu_;
+  std::mutex mu_;         // guards pumping_ and again_
+  bool pumping_ = false;  // a thread runs pump_once()
+  bool again_ = false;    // pump() was called meanwhile: go round once more
   const std::shared_ptr<read::RecordStream> producer_;
   const std::weak_ptr<ResponseStream> out_;
   StreamMetrics* const metrics_;
+  // Touched by the pumping thread only (and the destructor, when no pump runs).
   bool stopped_ = false;
   std::optional<std::string_view> outcome_;
 };

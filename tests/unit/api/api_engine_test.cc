@@ -3,6 +3,11 @@
 // demand is what a real store cannot give). Storage work runs on the IoEngine, so
 // a slow store never delays /healthz; a full engine queue is 503 + Retry-After;
 // a request's deadline counts from its arrival; /readyz never lists the store.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <atomic>
 #include <future>
@@ -241,6 +246,109 @@ TEST(ApiEngineTest, ALongPollArrivingWhileDrainingIsAnsweredAtOnce) {
   EXPECT_EQ(r.headers["retry-after"], "1");
   auto plain = h.get("/topics/t/partitions/0/records?offset=latest");
   EXPECT_EQ(plain.status, 200) << "a read that does not wait is still served while draining: " << plain.body;
+}
+
+namespace stream_refusal {
+
+// A raw HTTP/1.1 client: sends one GET and reads only when told to, so the
+// server's stream fills the socket and its producer pauses for room.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;  // a small receive buffer: the server's writes stall early
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    timeval tv{15, 0};  // no read waits longer (a hung server fails the test, not CI)
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool send_get(const std::string& path) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    return ok_ && ::send(fd_, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size());
+  }
+  // Appends up to n bytes; false on EOF, error or timeout.
+  bool read_some(std::string* out, size_t n = 65536) {
+    std::string buf(n, '\0');
+    const ssize_t got = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (got <= 0) return false;
+    out->append(buf.data(), static_cast<size_t>(got));
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+}  // namespace stream_refusal
+
+TEST(ApiEngineTest, AStreamWhoseNextReadTheFullEngineRefusesEndsWithABusyErrorLine) {
+  // One engine thread, one queue slot. A large stream fills the client's socket
+  // and its producer pauses for room; then two slow reads take the thread and
+  // the slot. When the client reads again, the stream's pump resumes the
+  // producer, the engine refuses it, and the error piece's ready-callback calls
+  // the pump again on the same thread: it must end the stream with the busy
+  // error line, not deadlock on the pump's own lock.
+  Harness h({/*threads=*/1, /*max_queued=*/1}, 10000);
+  {
+    format::SegmentWriterOptions wo;
+    wo.block_bytes = 64 * 1024;
+    format::SegmentWriter w(wo);
+    for (uint64_t o = 0; o < 60000; ++o) {
+      Record r;
+      r.offset = o;
+      r.timestamp = static_cast<int64_t>(o);
+      r.value = std::string(100, 'v');
+      ASSERT_TRUE(w.add(r).ok());
+    }
+    auto bytes = w.finish();
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(h.store->put(format::segment_key("", "big", 0, 0), *bytes, {}).ok());
+  }
+  stream_refusal::RawClient client(h.server->port());
+  ASSERT_TRUE(client.send_get("/topics/big/partitions/0/records/stream?offset=0"));
+  std::string got;
+  ASSERT_TRUE(client.read_some(&got, 4096)) << "the stream starts";
+  // Let the producer fill its queue and pause (nothing runs on the engine then).
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 1000; ++i) {
+      if (h.engine->running() == 0 && h.engine->queued() == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (h.engine->running() == 0 && h.engine->queued() == 0) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }()) << "the stream's producer should pause for room";
+
+  h.store->add(testing::FaultRule::delay("get_range", 3000));
+  auto slow1 = std::async(std::launch::async, [&] { return h.get("/topics/t/partitions/0/records?offset=3000&max_records=1"); });
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 1000 && h.engine->running() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.engine->running() == 1;
+  }());
+  auto slow2 = std::async(std::launch::async, [&] { return h.get("/topics/t/partitions/0/records?offset=3500&max_records=1"); });
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 1000 && h.engine->queued() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.engine->queued() == 1;
+  }()) << "the engine's one queue slot should be taken";
+
+  // Drain the stream: it must end (EOF after its last line) well within the timeout.
+  const auto t0 = Clock::now();
+  while (client.read_some(&got)) {
+  }
+  EXPECT_LT(ms_since(t0), 14000) << "the stream never ended: the pump deadlocked";
+  const size_t last_line = got.rfind("\n{\"error\"");
+  ASSERT_NE(last_line, std::string::npos) << got.substr(got.size() > 300 ? got.size() - 300 : 0);
+  EXPECT_NE(got.find("busy", last_line), std::string::npos) << got.substr(last_line);
+  EXPECT_EQ(got.find("\"offset\":59999"), std::string::npos) << "the stream did not run to its end";
+  EXPECT_EQ(slow1.get().status, 200);
+  EXPECT_EQ(slow2.get().status, 200);
 }
 
 }  // namespace
