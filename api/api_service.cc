@@ -17,6 +17,7 @@
 #include "api/read_params.h"
 #include "api/record_encoders.h"
 #include "api/records_json.h"
+#include "api/response_format.h"
 #include "api/routes.h"
 #include "core/format/names.h"
 #include "core/read/start_resolver.h"
@@ -110,6 +111,7 @@ struct ApiService::Context {
   std::string topic;
   int32_t partition = -1;
   std::string group;
+  bool pretty = false;  // ?pretty=true: JSON bodies indented (api/response_format.h)
 };
 
 ApiService::ApiService(std::shared_ptr<read::LogReader> reader,
@@ -132,7 +134,9 @@ ApiService::ApiService(std::shared_ptr<read::LogReader> reader,
       streams_(reader_, metadata_, notifier_, engine_, *registry_, &lag_,
                StreamHandlerOptions{15000, opts_.request_timeout_ms}),
       topic_records_(reader_, metadata_, notifier_, engine_, long_polls_, &lag_, read_limits(),
-                     opts_.request_timeout_ms) {}
+                     opts_.request_timeout_ms),
+      topic_streams_(reader_, metadata_, notifier_, engine_, streams_.metrics(), &lag_,
+                     TopicStreamHandlerOptions{15000, opts_.request_timeout_ms}) {}
 
 ReadLimits ApiService::read_limits() const {
   return ReadLimits{opts_.default_max_records, opts_.max_records_limit, opts_.default_max_bytes,
@@ -159,6 +163,12 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       ctx->route = "preflight";
       return finish(*ctx, std::move(r));
     }
+    // `pretty` is taken (and removed from the query) before the route's own
+    // parameters are checked; a bad value is answered where those are.
+    std::optional<ApiError> pretty_error;
+    if (!match || route_takes_pretty(match->spec->id)) {
+      pretty_error = take_pretty(&ctx->request.query, &ctx->pretty);
+    }
     if (!match) {
       return finish(*ctx, error_response(kRouteNotFound, fmt::format("no such route: {}",
                                                                      ctx->request.path.substr(0, 200))));
@@ -173,6 +183,7 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
     }
     if (auto denied = check_auth(spec, ctx->request)) return finish(*ctx, std::move(*denied));
     if (auto e = parse_path_args(spec, match->args, *ctx)) return finish(*ctx, error_response(*e));
+    if (pretty_error) return finish(*ctx, error_response(*pretty_error));
     if (auto e = QueryParams::parse(ctx->request.query, spec.query_params, &ctx->params)) {
       return finish(*ctx, error_response(*e));
     }
@@ -260,6 +271,9 @@ void ApiService::dispatch(RouteId id, const std::shared_ptr<Context>& ctx) {
     case RouteId::kTopicRecords:
       return topic_records_.serve(c.topic, c.params, c.responder, c.request.remote_addr, c.deadline,
                                   draining_.load(), [this, ctx](HttpResponse r) { finish(*ctx, std::move(r)); });
+    case RouteId::kTopicRecordsStream:
+      return topic_streams_.serve(c.topic, c.params, c.request,
+                                  [this, ctx](HttpResponse r) { finish(*ctx, std::move(r)); });
     case RouteId::kGroups:
       return finish(c, list_groups(c));
     case RouteId::kGroupOffsets:
@@ -269,6 +283,9 @@ void ApiService::dispatch(RouteId id, const std::shared_ptr<Context>& ctx) {
 }
 
 void ApiService::finish(Context& ctx, HttpResponse response) {
+  // Every answer passes here once: JSON layout (compact + "\n", or pretty),
+  // then CORS, then gzip negotiation (it merges its Vary with CORS's).
+  finish_json_body(ctx.pretty, &response);
   if (opts_.cors.enabled()) {
     // An unlisted origin gets no CORS headers: the browser keeps the answer from the page.
     std::string origin = opts_.cors.allow_origin(ctx.request.header("origin"));
@@ -278,6 +295,7 @@ void ApiService::finish(Context& ctx, HttpResponse response) {
     }
     if (opts_.cors.varies()) response.with_header("Vary", "Origin");
   }
+  apply_compression(ctx.request, opts_.compression, &response);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();
   metrics_.observe(ctx.route, method_label(ctx.request.method), response.status, seconds,
@@ -306,13 +324,8 @@ HttpResponse ApiService::core_error(const Error& e, const std::string& topic, in
                                           info->high_watermark);
     }
   }
-  ApiError mapped = to_api_error(e);
-  if (mapped.error_code == kInternal) {
-    // An internal failure's text is for the log, not for the client.
-    spdlog::warn("internal error: {}", e.to_string());
-    mapped.message = "internal error";
-  }
-  return error_response(mapped);
+  // to_api_error keeps internal detail (endpoints, internal failures) out of the body.
+  return error_response(to_api_error(e));
 }
 
 void ApiService::fail_internal(Context& ctx, const std::exception& e) {
@@ -457,16 +470,29 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   if (!result.ok()) return finish(*ctx, core_error(result.error(), topic, partition));
 
   const std::string* inm = ctx->request.header("if-none-match");
-  auto respond = [this, topic, partition, fmt, if_none_match = inm ? *inm : std::string()](
-                     Context& c, const read::ReadResult& r) {
+  // The gzip variant's tag is revalidated here too, before any encoding.
+  const bool gzip_variant = opts_.compression.min_bytes > 0 &&
+                            parse_accept_encoding(ctx->request.header("accept-encoding")).prefers_gzip();
+  auto respond = [this, topic, partition, fmt, gzip_variant,
+                  if_none_match = inm ? *inm : std::string()](Context& c, const read::ReadResult& r) {
     // A range that ends below the high watermark holds the same records forever:
     // a strong validator and a year of caching. One that reaches the head may grow.
     const std::optional<std::string> etag = immutable_records_etag(partition, r, fmt);
-    if (etag && etag_matches(if_none_match, *etag)) {
+    std::optional<std::string> matched;
+    if (etag && !if_none_match.empty()) {
+      // The variant the client would get first (a body below --gzip-min-bytes
+      // goes identity: its tag matches next).
+      if (gzip_variant && etag_matches(if_none_match, gzip_variant_etag(*etag))) {
+        matched = gzip_variant_etag(*etag);
+      } else if (etag_matches(if_none_match, *etag)) {
+        matched = *etag;
+      }
+    }
+    if (matched) {
       HttpResponse nm;
       nm.status = 304;
       nm.content_type.clear();
-      nm.with_header("ETag", *etag);
+      nm.with_header("ETag", *matched);
       nm.with_header("Cache-Control", std::string(kImmutableCacheControl));
       return finish(c, std::move(nm));
     }

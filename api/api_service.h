@@ -15,6 +15,7 @@
 #include <prometheus/registry.h>
 
 #include "api/auth.h"
+#include "api/compression.h"
 #include "api/cors.h"
 #include "api/errors.h"
 #include "api/group_lag.h"
@@ -25,6 +26,7 @@
 #include "api/routes.h"
 #include "api/stream_handler.h"
 #include "api/topic_records_handler.h"
+#include "api/topic_stream_handler.h"
 #include "core/exec/io_engine.h"
 #include "core/metadata/metadata_store.h"
 #include "core/read/log_reader.h"
@@ -49,6 +51,8 @@ struct ApiOptions {
   // Bearer-token authentication (api/auth.h); null = every route is open.
   std::shared_ptr<const TokenAuth> auth;
   bool metrics_auth = false;  // with `auth`: /metrics needs a read token too
+  // gzip of JSON bodies (--gzip-min-bytes; api/compression.h).
+  CompressionOptions compression;
 };
 
 // Execution: the HTTP worker parses, routes and validates; every route that may
@@ -122,6 +126,7 @@ class ApiService {
   std::mutex new_group_mu_;  // serializes commits that create groups (the max_groups check)
   StreamHandler streams_;  // GET .../records/stream
   TopicRecordsHandler topic_records_;  // GET /topics/{topic}/records
+  TopicStreamHandler topic_streams_;   // GET /topics/{topic}/records/stream
   std::atomic<bool> draining_{false};
 };
 

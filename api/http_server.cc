@@ -82,15 +82,16 @@ namespace sh::api {
 
 namespace {
 
-constexpr const char* kBodyTooLarge = R"({"error_code":41300,"message":"request body too large"})";
+// The server's own answers: one line of JSON and a newline, as api/errors.cc writes them.
+constexpr const char* kBodyTooLarge = R"({"error_code":41300,"message":"request body too large"})" "\n";
 constexpr const char* kRequestDropped =
-    R"({"error_code":50000,"message":"internal error: request dropped"})";
+    R"({"error_code":50000,"message":"internal error: request dropped"})" "\n";
 constexpr const char* kHandlerFailed =
-    R"({"error_code":50000,"message":"internal error: request handler failed"})";
-constexpr const char* kShuttingDown = R"({"error_code":50301,"message":"server shutting down"})";
+    R"({"error_code":50000,"message":"internal error: request handler failed"})" "\n";
+constexpr const char* kShuttingDown = R"({"error_code":50301,"message":"server shutting down"})" "\n";
 constexpr const char* kNulInUrl =
-    R"({"error_code":40006,"message":"the URL contains a NUL byte (%00); NUL is not allowed in a path or query value"})";
-constexpr const char* kClientGone = R"({"error_code":50000,"message":"client went away"})";
+    R"({"error_code":40006,"message":"the URL contains a NUL byte (%00); NUL is not allowed in a path or query value"})" "\n";
+constexpr const char* kClientGone = R"({"error_code":50000,"message":"client went away"})" "\n";
 // The URI log callback's answer becomes the request's initial *con_cls. It
 // allocates nothing (so nothing leaks if MHD drops the request before the
 // access handler): &kNulUrlMarker for a raw URL with %00, otherwise the raw

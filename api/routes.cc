@@ -60,6 +60,11 @@ const std::vector<RouteSpec>& route_specs() {
        {"partitions", "offset", "timestamp", "group", "auto_offset_reset", "max_records",
         "max_bytes", "timeout_ms", "format"},
        RouteId::kTopicRecords, true},
+      {"/topics/{topic}/records/stream",
+       {"get"},
+       {"partitions", "offset", "timestamp", "group", "auto_offset_reset", "follow", "format",
+        "heartbeat_ms"},
+       RouteId::kTopicRecordsStream, true},
       {"/consumer-groups", {"get"}, {}, RouteId::kGroups, true},
       {"/consumer-groups/{group}/offsets", {"get", "post"}, {}, RouteId::kGroupOffsets, true},
   };

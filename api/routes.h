@@ -25,6 +25,7 @@ enum class RouteId {
   kRecords,
   kRecordsStream,
   kTopicRecords,
+  kTopicRecordsStream,
   kGroups,
   kGroupOffsets,
 };

@@ -17,11 +17,11 @@ set -euo pipefail
 # Build stage: compiler, CMake, and the -dev packages of scripts/install-deps.sh (no test tools).
 build_pkgs=(build-essential cmake ninja-build pkg-config ca-certificates
   libmicrohttpd-dev nlohmann-json3-dev liblz4-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
-  libcli11-dev libcurl4-openssl-dev libssl-dev libpq-dev libpugixml-dev)
+  libcli11-dev libcurl4-openssl-dev libssl-dev libpq-dev libpugixml-dev zlib1g-dev)
 # Final stage: the shared libraries the binary links (readelf NEEDED), nothing else.
 # libc6, libstdc++6 and libgcc-s1 are in debian:bookworm-slim already.
 runtime_pkgs=(ca-certificates libmicrohttpd12 liblz4-1 libprometheus-cpp-core1.0 libspdlog1.10
-  libfmt9 libcurl4 libssl3 libpq5 libpugixml1v5)
+  libfmt9 libcurl4 libssl3 libpq5 libpugixml1v5 zlib1g)
 # The image's user: no shell, no home, a fixed uid for runAsNonRoot / runAsUser.
 user_name=streamhouse
 user_uid=10001

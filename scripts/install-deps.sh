@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git ca-certificates curl
   libmicrohttpd-dev nlohmann-json3-dev liblz4-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
-  libpq-dev libpugixml-dev)
+  libpq-dev libpugixml-dev zlib1g-dev)
 test_pkgs=(postgresql-15 postgresql-contrib prometheus python3-botocore python3-lz4
   ceph-mon ceph-osd radosgw ceph-common wrk procps iproute2 clang-14 libclang-rt-14-dev llvm-14
   python3-jsonschema chromium nginx python3-yaml binutils)

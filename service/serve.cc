@@ -90,6 +90,11 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
                   "Consumer groups allowed; a commit that would create one more gets 403 (0 = no limit)")
       ->check(CLI::Range(size_t{0}, size_t{100000000}))
       ->capture_default_str();
+  cmd->add_option("--gzip-min-bytes", o->gzip_min_bytes,
+                  "JSON bodies of at least this many bytes are sent gzip to clients that accept it "
+                  "(Accept-Encoding); 0 = never compress")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--api-token-file", o->api_token_file,
                   "Bearer tokens, one '<read|commit> <token>' per line: data routes then need "
                   "'Authorization: Bearer <token>' (read: GET routes; commit: also POST offsets). "
@@ -223,6 +228,7 @@ int run_serve(const ServeOptions& o) {
   ao.max_long_polls = limits->max_long_polls;
   ao.max_long_polls_per_client = limits->max_long_polls_per_ip;
   ao.max_groups = o.max_groups;
+  ao.compression.min_bytes = o.gzip_min_bytes;
   ao.auth = auth;
   ao.metrics_auth = o.metrics_auth;
   auto engine = std::make_shared<exec::IoEngine>(exec::IoEngineOptions{o.io_threads, o.io_queue},

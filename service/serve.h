@@ -35,6 +35,7 @@ struct ServeOptions {
   size_t max_long_polls_per_ip = 0;    // 0 = 3/4 of max_connections_per_ip (none if that is 0)
   unsigned connection_timeout_s = 15;  // idle connections are closed after this
   size_t max_groups = 1000;            // 0 = no limit
+  size_t gzip_min_bytes = 1024;        // JSON bodies from this size are sent gzip if asked; 0 = never
   std::string api_token_file;          // "" = no authentication
   bool metrics_auth = false;
   bool migrate = false;

@@ -12,7 +12,12 @@ and checks each response:
     the NDJSON schema the document says the events carry; a response without `content`:
     an empty body);
   - an error body's error_code is status*100+n and listed in info.description; 401 carries
-    WWW-Authenticate, 405 Allow, 429 and 503 Retry-After.
+    WWW-Authenticate, 405 Allow, 429 and 503 Retry-After;
+  - a gzip body (Content-Encoding: gzip) is inflated before it is validated, and the
+    Content-Encoding, ETag and (on a success) Vary headers it carries are documented
+    for that status; every query parameter of a success is documented for the
+    operation (shared ones such as `pretty` through $ref);
+  - a JSON body is one line ending in a newline, unless pretty=true asked for it indented.
 Then: every path + method of the document was exercised, and every documented status was
 returned at least once except the few listed in UNREACHABLE (with the reason).
 Outside the operations: 404 (40400) for an unknown route, 405 (40500) with the documented
@@ -30,6 +35,7 @@ Exits 0 only if every check passed; the last line is "openapi_live: N passed, M 
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -41,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 
 import jsonschema
@@ -371,8 +378,47 @@ class LiveTest:
                             f"(documented: {sorted(responses)}); body {r.body[:200]!r}"):
             return
         self.seen.add((template, case.method.lower(), status))
-        self.check_body(label, self.doc.deref(responses[status]), r, op)
+        resp_obj = self.doc.deref(responses[status])
+        self.check_headers(label, resp_obj, r)
+        if r.status < 400:
+            self.check_query_documented(label, template, op, case.target)
+        if r.headers.get("content-encoding") == "gzip":
+            try:
+                r = Response(r.status, r.headers, gzip.decompress(r.body))
+            except OSError as e:
+                self.c.check(False, f"{label}: Content-Encoding gzip but the body does not inflate: {e}")
+                return
+        if r.media_type == "application/json" and r.body:
+            # pretty=true indents where the operation documents `pretty` (elsewhere it is a 400).
+            if "pretty=true" in case.target and "pretty" in self.query_params(template, op):
+                self.c.check(r.body.startswith(b'{\n  "') and r.body.endswith(b"\n"),
+                             f"{label}: pretty=true but not indented by two spaces: {r.body[:60]!r}")
+            else:
+                self.c.check(r.body.endswith(b"\n") and r.body.count(b"\n") == 1,
+                             f"{label}: a JSON body is one line and a newline: {r.body[:200]!r}")
+        self.check_body(label, resp_obj, r, op)
         self.check_error_body(label, r)
+
+    def check_headers(self, label: str, resp_obj: dict, r: Response) -> None:
+        documented = {k.lower() for k in (resp_obj.get("headers") or {})}
+        for name in ("content-encoding", "etag", "vary"):
+            if name in r.headers and (name != "vary" or r.status < 400):
+                self.c.check(name in documented,
+                             f"{label}: the answer carries {name} but the document lists no such header "
+                             f"for {r.status} (documented: {sorted(documented)})")
+
+    def query_params(self, template: str, op: dict) -> set:
+        """The query parameters an operation documents (its own and its path's, $refs resolved)."""
+        params = list(self.doc.spec["paths"][template].get("parameters", [])) + list(op.get("parameters", []))
+        return {self.doc.deref(p)["name"] for p in params if self.doc.deref(p).get("in") == "query"}
+
+    def check_query_documented(self, label: str, template: str, op: dict, target: str) -> None:
+        query = target.split("?", 1)[1] if "?" in target else ""
+        names = {k for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+        documented = self.query_params(template, op)
+        for n in sorted(names - documented):
+            self.c.check(False, f"{label}: query parameter {n!r} was accepted but is not documented "
+                                f"(documented: {sorted(documented)})")
 
     def check_body(self, label: str, resp_obj: dict, r: Response, op: dict) -> None:
         content = resp_obj.get("content")
@@ -622,6 +668,29 @@ def run_cases(t: LiveTest, doc: Document, port: int, auth_port: int) -> None:
         Case("GET", "/topics/no-such-topic/records", 404),
         Case("GET", "/topics/orders/records?partitions=7", 404),
         Case("GET", "/topics/orders/records?offset=100000", 416),
+        # topic-wide streams
+        Case("GET", "/topics/orders/records/stream", 200, what="topic stream: NDJSON to the high watermarks"),
+        Case("GET", "/topics/orders/records/stream?partitions=1&format=json", 200),
+        Case("GET", "/topics/orders/records/stream?offset=3&format=base64", 200),
+        Case("GET", "/topics/orders/records/stream?partitions=0,1&timestamp=3000", 200,
+             {"Accept": "text/event-stream"}, what="topic stream: SSE with KafkaSSE ids"),
+        Case("GET", "/topics/orders/records/stream", 200,
+             {"Accept": "text/event-stream",
+              "Last-Event-ID": '[{"topic":"orders","partition":0,"offset":30},{"topic":"orders","partition":1,"timestamp":3000}]'},
+             what="topic stream: SSE resume"),
+        Case("GET", "/topics/bad/records/stream", 200, what="topic stream: corrupt block, in-band error line"),
+        Case("GET", "/topics/bad/records/stream", 200, {"Accept": "text/event-stream"},
+             what="topic stream: corrupt block, SSE error event"),
+        Case("GET", "/topics/bad/records/stream?offset=20", 502, what="topic stream: corrupt first block"),
+        Case("GET", "/topics/orders/records/stream?follow=maybe", 400),
+        Case("GET", "/topics/orders/records/stream?partitions=0,0", 400),
+        Case("GET", "/topics/orders/records/stream?max_records=5", 400, what="a records-only parameter"),
+        Case("GET", "/topics/orders/records/stream", 400, {"Last-Event-ID": "x"}),
+        Case("GET", "/topics/orders/records/stream", 400,
+             {"Last-Event-ID": '[{"topic":"orders","partition":7,"offset":1}]'}, what="unknown partition in Last-Event-ID"),
+        Case("GET", "/topics/no-such-topic/records/stream", 404),
+        Case("GET", "/topics/orders/records/stream?partitions=7", 404),
+        Case("GET", "/topics/orders/records/stream?offset=100000", 416),
         # consumer groups
         Case("POST", "/consumer-groups/g1/offsets", 204, body=commit),
         Case("POST", "/consumer-groups/g1/offsets", 400, body=b'{"offsets": "nope"}'),
@@ -640,6 +709,7 @@ def run_cases(t: LiveTest, doc: Document, port: int, auth_port: int) -> None:
         Case("GET", P0 + "/records?group=g1", 200, what="resume at the committed offset"),
         Case("GET", P0 + "/records/stream?group=g1&end_offset=9", 200),
         Case("GET", "/topics/orders/records?group=g1", 200),
+        Case("GET", "/topics/orders/records/stream?group=g1", 200),
     ]
     for case in cases:
         r = t.send(port, case)
@@ -653,10 +723,59 @@ def run_cases(t: LiveTest, doc: Document, port: int, auth_port: int) -> None:
     etag = first.headers.get("etag", "")
     c.check(bool(etag), f"GET {ranged}: an immutable range without an ETag")
     t.send(port, Case("GET", ranged, 304, {"If-None-Match": etag}, what="conditional GET"))
+    pretty_and_gzip(t, doc, port)
     long_poll_overload(t, port, "/topics/orders/partitions/0/records?offset=latest&timeout_ms=4000")
     long_poll_overload(t, port, "/topics/orders/records?offset=latest&timeout_ms=4000")
     outside_operations(t, doc, port)
     auth_cases(t, doc, auth_port)
+
+
+def pretty_and_gzip(t: LiveTest, doc: Document, port: int) -> None:
+    """pretty=true on every operation that documents it (and 400 on every GET that does
+    not: the document is exact both ways); gzip answers, their ETags and 304s."""
+    c = t.c
+    commit = json.dumps({"offsets": [{"topic": "orders", "partition": 0, "offset": 8}]}).encode()
+    for template, method, op in doc.operations():
+        params = list(doc.spec["paths"][template].get("parameters", [])) + list(op.get("parameters", []))
+        takes = any(doc.deref(p).get("name") == "pretty" for p in params)
+        path = t.sample_path(template)
+        sep = "&" if "?" in path else "?"
+        if method == "post":
+            if takes:
+                t.send(port, Case("POST", path + "?pretty=true", 204, body=commit, what="pretty on a 204"))
+                t.send(port, Case("POST", path + "?pretty=true", 400, body=b"not json", what="a pretty error"))
+            continue
+        if takes:
+            t.send(port, Case("GET", path + sep + "pretty=true", 200, what="pretty"))
+            t.send(port, Case("GET", path + sep + "pretty=false", 200, what="compact"))
+            bad = t.send(port, Case("GET", path + sep + "pretty=bogus", 400, what="pretty takes true or false"))
+            c.check(bad.body.startswith(b'{"error_code":40001,'), f"GET {path}?pretty=bogus: {bad.body[:100]!r}")
+        else:
+            r = t.send(port, Case("GET", path + sep + "pretty=true", 400,
+                                  what="a route that does not document pretty refuses it"))
+            c.check(b"40002" in r.body, f"GET {path}?pretty=true: {r.body[:200]!r}")
+    t.send(port, Case("GET", "/topics/no-such-topic?pretty=true", 404, what="a pretty error"))
+
+    gz = {"Accept-Encoding": "gzip"}
+    for target in ("/topics/orders/partitions/0/records", "/topics/orders/partitions/0/records?format=json",
+                   "/topics/orders/records?format=base64", "/topics/orders/partitions/0/records?pretty=true",
+                   "/topics/orders/records?partitions=0,1&format=json&pretty=true"):
+        r = t.send(port, Case("GET", target, 200, gz, what="gzip"))
+        c.check(r.headers.get("content-encoding") == "gzip", f"GET {target} with gzip: not compressed")
+        c.check("Accept-Encoding" in r.headers.get("vary", ""), f"GET {target}: no Vary: Accept-Encoding")
+        plain = request(port, "GET", target)
+        c.check(r.headers.get("content-encoding") != "gzip" or gzip.decompress(r.body) == plain.body,
+                f"GET {target}: the gzip body does not inflate to the identity body")
+    small = t.send(port, Case("GET", "/healthz", 200, gz, what="below the gzip threshold"))
+    c.check("content-encoding" not in small.headers, "/healthz: a small body was compressed")
+    refused = t.send(port, Case("GET", "/topics/orders/partitions/0/records", 200,
+                                {"Accept-Encoding": "gzip;q=0, identity"}, what="gzip;q=0"))
+    c.check("content-encoding" not in refused.headers, "gzip;q=0 was not honoured")
+    ranged = "/topics/orders/partitions/0/records?offset=0&max_records=15"
+    first = t.send(port, Case("GET", ranged, 200, gz, what="immutable range, gzip"))
+    etag = first.headers.get("etag", "")
+    c.check(etag.endswith('-gzip"'), f"GET {ranged} gzip: ETag {etag!r} is not the gzip variant's")
+    t.send(port, Case("GET", ranged, 304, dict(gz, **{"If-None-Match": etag}), what="conditional GET, gzip"))
 
 
 def long_poll_overload(t: LiveTest, port: int, target: str) -> None:
@@ -728,7 +847,9 @@ def auth_cases(t: LiveTest, doc: Document, port: int) -> None:
     for template, method, op in doc.operations():
         path = t.sample_path(template)
         if template.endswith("/stream"):
-            path += "?end_offset=3"
+            # A partition stream stops at end_offset; a topic stream (no
+            # end_offset) ends at the high watermarks of its partitions.
+            path += "?end_offset=3" if "{partition}" in template else "?partitions=1"
         body = commit if method == "post" else None
         security = op.get("security", top)
         M = method.upper()

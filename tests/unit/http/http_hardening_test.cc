@@ -263,7 +263,8 @@ TEST(HttpHardening, EncodedNulInPathOrQueryIs400AndNeverReachesTheHandler) {
   });
   ASSERT_TRUE(server);
   const std::string kNul =
-      R"({"error_code":40006,"message":"the URL contains a NUL byte (%00); NUL is not allowed in a path or query value"})";
+      R"({"error_code":40006,"message":"the URL contains a NUL byte (%00); NUL is not allowed in a path or query value"})"
+      "\n";
   for (const char* target : {"/topics/t%00x/partitions/0", "/topics/t/records?offset=198%00garbage",
                              "/x?a%00b=1", "/%00", "/x?q=%00"}) {
     const std::string reply = raw_get(server->port(), target);

@@ -272,7 +272,7 @@ TEST(HttpServer, RejectsBodiesOverTheLimitWith413) {
   });
   ASSERT_TRUE(server);
   const std::string url = base_url(*server) + "/x";
-  const std::string kTooLarge = R"({"error_code":41300,"message":"request body too large"})";
+  const std::string kTooLarge = R"({"error_code":41300,"message":"request body too large"})" "\n";
 
   ClientRequest at_limit{"POST", url, std::string(4096, 'a')};
   Reply ok = fetch(at_limit);
@@ -330,7 +330,7 @@ TEST(HttpServer, DroppedResponderGives500) {
   ASSERT_TRUE(server);
   Reply reply = get(base_url(*server) + "/forgot");
   EXPECT_EQ(reply.status, 500) << reply.error;
-  EXPECT_EQ(reply.body, R"({"error_code":50000,"message":"internal error: request dropped"})");
+  EXPECT_EQ(reply.body, R"({"error_code":50000,"message":"internal error: request dropped"})" "\n");
 }
 
 TEST(HttpServer, HeadSeesMethodAndGetsHeadersWithoutBody) {
@@ -522,7 +522,7 @@ TEST(HttpServer, QuiesceAndStopAnswerOrRejectDeferredRequests) {
       ++ok;
     } else if (replies[i].status == 503) {
       ++unavailable;
-      EXPECT_EQ(replies[i].body, R"({"error_code":50301,"message":"server shutting down"})");
+      EXPECT_EQ(replies[i].body, R"({"error_code":50301,"message":"server shutting down"})" "\n");
     } else {
       ADD_FAILURE() << "request " << i << " got status " << replies[i].status << " " << replies[i].error;
     }

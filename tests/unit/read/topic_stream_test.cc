@@ -1,0 +1,521 @@
+// TopicStream over real segment objects in a temp directory (LocalObjectStore
+// + ListingMetadataStore), a real IoEngine and WatermarkNotifier: every record
+// of every partition exactly once and in order, the fair merge (a backlog
+// never holds back a live partition for more than one turn), the end at the
+// high watermarks with every partition's position, exact resume from the
+// positions of any piece, close freeing the partitions, and a corrupt
+// partition ending the stream with an error naming it, never a wrong record.
+#include "core/read/topic_stream.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include "core/format/names.h"
+#include "core/format/segment.h"
+#include "core/metadata/listing_metadata_store.h"
+#include "core/storage/local_object_store.h"
+#include "tests/support/fault_injecting_object_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace sh::read {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string value_of(int32_t partition, uint64_t offset) { return fmt::format("p{}-v{}", partition, offset); }
+
+std::string positions_text(std::span<const TopicStreamPosition> positions) {
+  std::string s;
+  for (const auto& p : positions) s += fmt::format("{}{}:{}", s.empty() ? "" : ",", p.partition, p.next_offset);
+  return s;
+}
+
+// Lines: "r <partition> <offset> <value> @<positions>", "hb", "end @<positions>",
+// "error <partition> <message> @<positions>"; <positions> = "p:next,p:next".
+class TextEncoder final : public TopicStreamEncoder {
+ public:
+  void record_payload(int32_t partition, const RecordView& r, std::string* out) const override {
+    out->append(fmt::format("{} {} {}", partition, r.offset, r.value ? std::string(*r.value) : "null"));
+  }
+  void record(int32_t /*partition*/, uint64_t /*offset*/, std::string_view payload,
+              std::span<const TopicStreamPosition> positions, std::string* out) override {
+    out->append(fmt::format("r {} @{}\n", payload, positions_text(positions)));
+  }
+  void heartbeat(std::string* out) override { out->append("hb\n"); }
+  void end(std::span<const TopicStreamPosition> positions, std::string* out) override {
+    out->append(fmt::format("end @{}\n", positions_text(positions)));
+  }
+  void error(int32_t partition, const Error& e, std::span<const TopicStreamPosition> positions,
+             std::string* out) override {
+    out->append(fmt::format("error {} {} @{}\n", partition, e.to_string(), positions_text(positions)));
+  }
+};
+
+struct Line {
+  int32_t partition = -1;
+  uint64_t offset = 0;
+  std::string value;
+  std::map<int32_t, uint64_t> positions;
+};
+
+std::map<int32_t, uint64_t> parse_positions(const std::string& text) {
+  std::map<int32_t, uint64_t> out;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const size_t colon = item.find(':');
+    out[std::stoi(item.substr(0, colon))] = std::stoull(item.substr(colon + 1));
+  }
+  return out;
+}
+
+// Takes pieces as they come (on_ready), like the HTTP side does.
+class Collector {
+ public:
+  explicit Collector(std::shared_ptr<TopicStream> s) : stream_(std::move(s)) {}
+
+  void start() {
+    // The callback may still run once after the collector is gone (a producer
+    // that queued a chunk just before the end): it holds the signal, not us.
+    stream_->start([signal = signal_] {
+      std::lock_guard<std::mutex> lock(signal->mu);
+      ++signal->ready;
+      signal->cv.notify_all();
+    });
+  }
+  // Pops until `until` appears in the text or the last piece; false on timeout.
+  bool run(const std::string& until = "", std::chrono::milliseconds timeout = 20s) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      while (auto c = stream_->pop()) {
+        text += c->bytes;
+        records += c->records;
+        if (c->records == 0 && c->bytes.empty()) ++silent;
+        if (c->last) {
+          last = std::move(*c);
+          return true;
+        }
+        if (!until.empty() && text.find(until) != std::string::npos) return true;
+      }
+      std::unique_lock<std::mutex> lock(signal_->mu);
+      signal_->cv.wait_for(lock, 10ms, [&] { return signal_->ready > seen_; });
+      seen_ = signal_->ready;
+      if (std::chrono::steady_clock::now() > give_up) return false;
+    }
+  }
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+  // The record lines, parsed.
+  std::vector<Line> record_lines() const {
+    std::vector<Line> out;
+    for (const std::string& l : lines()) {
+      if (l.rfind("r ", 0) != 0) continue;
+      std::istringstream in(l.substr(2));
+      Line r;
+      std::string at;
+      in >> r.partition >> r.offset >> r.value >> at;
+      r.positions = parse_positions(at.substr(1));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  std::string text;
+  uint64_t records = 0;
+  int silent = 0;  // pieces that framed nothing (heartbeats of partitions that do not speak)
+  std::optional<TopicStreamChunk> last;
+
+ private:
+  struct Signal {
+    std::mutex mu;
+    std::condition_variable cv;
+    int ready = 0;
+  };
+  std::shared_ptr<TopicStream> stream_;
+  std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();
+  int seen_ = 0;
+};
+
+class TopicStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto local = LocalObjectStore::open(scratch_.path().string(), true);
+    ASSERT_TRUE(local.ok()) << local.error().to_string();
+    faults_ = std::make_shared<testing::FaultInjectingObjectStore>(*local);
+    metadata_ = std::make_shared<ListingMetadataStore>(faults_);
+    LogReaderOptions o;
+    o.index_ttl = Millis(60000);
+    o.tail_refresh_interval = Millis(0);
+    o.unknown_partition_ttl = Millis(0);
+    reader_ = std::make_shared<LogReader>(metadata_, faults_, o, registry_);
+    WatermarkNotifierOptions no;
+    no.poll_interval = Millis(20);
+    notifier_ = std::make_shared<WatermarkNotifier>(reader_, no, registry_);
+    exec::IoEngineOptions eo;
+    eo.threads = 2;
+    engine_ = std::make_shared<exec::IoEngine>(eo, registry_);
+  }
+  void TearDown() override {
+    notifier_->shutdown();
+    engine_->stop();
+  }
+
+  // One segment of partition `p` with records [base, base+n), small blocks.
+  void write_segment(int32_t p, uint64_t base, int n) {
+    format::SegmentWriterOptions o;
+    o.block_bytes = 512;
+    o.compression = format::Compression::kNone;
+    format::SegmentWriter w(o);
+    for (int i = 0; i < n; ++i) {
+      Record r;
+      r.offset = base + static_cast<uint64_t>(i);
+      r.timestamp = 1000 + static_cast<int64_t>(r.offset);
+      r.key = fmt::format("k{}", r.offset);
+      r.value = value_of(p, r.offset);
+      ASSERT_TRUE(w.add(r).ok());
+    }
+    auto bytes = w.finish();
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(faults_->put(format::segment_key("", "t", p, base), *bytes, {}).ok());
+  }
+
+  Result<std::shared_ptr<TopicStream>> open(TopicStreamRequest req, TopicStreamOptions o = {}) {
+    return TopicStream::open(reader_, notifier_, engine_, *metadata_, std::make_shared<TextEncoder>(), "t",
+                             std::move(req), std::move(o));
+  }
+
+  // Every record line is the record the log holds there, each partition's
+  // offsets strictly increase from first[p] without a gap, counts match.
+  static void expect_exactly(const std::vector<Line>& lines, const std::map<int32_t, uint64_t>& first,
+                             const std::map<int32_t, uint64_t>& count) {
+    std::map<int32_t, uint64_t> want = first;
+    std::map<int32_t, uint64_t> seen;
+    for (const Line& l : lines) {
+      ASSERT_TRUE(want.count(l.partition)) << "a record of partition " << l.partition;
+      EXPECT_EQ(l.offset, want[l.partition]) << "partition " << l.partition << " out of order or with a gap";
+      EXPECT_EQ(l.value, value_of(l.partition, l.offset));
+      want[l.partition] = l.offset + 1;
+      ++seen[l.partition];
+    }
+    for (const auto& [p, n] : count) EXPECT_EQ(seen[p], n) << "records of partition " << p;
+  }
+
+  testing::ScratchDir scratch_{"sh-topic-stream-test"};
+  prometheus::Registry registry_;
+  std::shared_ptr<testing::FaultInjectingObjectStore> faults_;
+  std::shared_ptr<MetadataStore> metadata_;
+  std::shared_ptr<LogReader> reader_;
+  std::shared_ptr<WatermarkNotifier> notifier_;
+  std::shared_ptr<exec::IoEngine> engine_;
+};
+
+TEST_F(TopicStreamTest, EveryRecordOfEveryPartitionOnceThenOneEndAtTheHighWatermarks) {
+  write_segment(0, 0, 200);
+  write_segment(0, 200, 100);
+  write_segment(1, 0, 10);
+  write_segment(2, 0, 150);
+  TopicStreamOptions o;
+  o.chunk_records = 20;
+  auto s = open({}, o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  ASSERT_EQ((*s)->partitions().size(), 3u);
+  EXPECT_EQ((*s)->partitions()[0].high_watermark, 300u);
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  ASSERT_TRUE(c.last.has_value());
+  EXPECT_FALSE(c.last->failed);
+  expect_exactly(c.record_lines(), {{0, 0}, {1, 0}, {2, 0}}, {{0, 300}, {1, 10}, {2, 150}});
+  EXPECT_EQ(c.records, 460u);
+  EXPECT_EQ(c.lines().back(), "end @0:300,1:10,2:150");
+  EXPECT_EQ(c.text.find("end @"), c.text.rfind("end @")) << "one end piece";
+  EXPECT_EQ(positions_text((*s)->positions()), "0:300,1:10,2:150");
+  // Interleaved: partition 2's records do not all wait for partition 0's.
+  const auto lines = c.record_lines();
+  size_t first_p2 = 0;
+  while (first_p2 < lines.size() && lines[first_p2].partition != 2) ++first_p2;
+  EXPECT_LE(first_p2, 40u) << "partition 2 waited for " << first_p2 << " records of others";
+}
+
+TEST_F(TopicStreamTest, SelectedPartitionsAndPerPartitionStarts) {
+  write_segment(0, 0, 50);
+  write_segment(1, 0, 50);
+  write_segment(2, 0, 50);
+  TopicStreamRequest req;
+  req.partitions = {2, 0};
+  req.start.position = StartPosition::at(40);
+  req.resume[2] = StartPosition::at(45);
+  auto s = open(req);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  ASSERT_EQ((*s)->partitions().size(), 2u);
+  EXPECT_EQ((*s)->partitions()[0].partition, 0);
+  EXPECT_EQ((*s)->partitions()[1].start_offset, 45u);
+  // Before anything is popped each partition stands at its start.
+  EXPECT_EQ(positions_text((*s)->positions()), "0:40,2:45");
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  expect_exactly(c.record_lines(), {{0, 40}, {2, 45}}, {{0, 10}, {2, 5}});
+  EXPECT_EQ(c.lines().back(), "end @0:50,2:50");
+
+  // A timestamp start (first record with timestamp >= 1030: offset 30).
+  TopicStreamRequest ts;
+  ts.partitions = {1};
+  ts.resume[1] = StartPosition::at_timestamp(1030);
+  auto s2 = open(ts);
+  ASSERT_TRUE(s2.ok()) << s2.error().to_string();
+  Collector c2(*s2);
+  c2.start();
+  ASSERT_TRUE(c2.run());
+  expect_exactly(c2.record_lines(), {{1, 30}}, {{1, 20}});
+}
+
+TEST_F(TopicStreamTest, OpenErrorsComeBeforeAnyPiece) {
+  write_segment(0, 0, 10);
+  write_segment(1, 0, 3);
+  TopicStreamRequest unknown;
+  unknown.partitions = {0, 7};
+  auto s = open(unknown);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Errc::kPartitionNotFound);
+
+  TopicStreamRequest not_selected;
+  not_selected.partitions = {0};
+  not_selected.resume[1] = StartPosition::at(0);
+  s = open(not_selected);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Errc::kInvalidArgument) << s.error().to_string();
+
+  TopicStreamRequest past;  // offset 5 is past partition 1's log (3 records)
+  past.start.position = StartPosition::at(5);
+  s = open(past);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Errc::kOffsetOutOfRange);
+  EXPECT_NE(s.error().message().find("partition 1"), std::string::npos) << s.error().message();
+
+  TopicStreamRequest conflict;
+  conflict.start.position = StartPosition::at(0);
+  conflict.start.group = "g";
+  s = open(conflict);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Errc::kInvalidArgument);
+
+  s = TopicStream::open(reader_, notifier_, engine_, *metadata_, std::make_shared<TextEncoder>(), "nope", {}, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), Errc::kTopicNotFound);
+}
+
+TEST_F(TopicStreamTest, ResumingFromThePositionsOfAnyRecordIsExact) {
+  write_segment(0, 0, 120);
+  write_segment(1, 0, 7);
+  write_segment(2, 0, 60);
+  write_segment(2, 60, 40);
+  TopicStreamOptions o;
+  o.chunk_records = 16;
+  auto s = open({}, o);
+  ASSERT_TRUE(s.ok());
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  const std::vector<Line> all = c.record_lines();
+  ASSERT_EQ(all.size(), 227u);
+  // The positions of each record count it and everything before it, no more.
+  std::map<int32_t, uint64_t> delivered{{0, 0}, {1, 0}, {2, 0}};
+  for (const Line& l : all) {
+    delivered[l.partition] = l.offset + 1;
+    ASSERT_EQ(l.positions, delivered) << "positions after " << l.partition << "/" << l.offset;
+  }
+  // A consumer cut off after record k resumes from its positions: the rest, exactly.
+  for (size_t k : {size_t{0}, size_t{5}, size_t{50}, size_t{130}, all.size() - 1}) {
+    TopicStreamRequest req;
+    for (const auto& [p, next] : all[k].positions) req.resume[p] = StartPosition::at(next);
+    auto again = open(req, o);
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    Collector rest(*again);
+    rest.start();
+    ASSERT_TRUE(rest.run());
+    std::set<std::pair<int32_t, uint64_t>> seen;
+    for (size_t i = 0; i <= k; ++i) seen.insert({all[i].partition, all[i].offset});
+    for (const Line& l : rest.record_lines()) {
+      EXPECT_TRUE(seen.insert({l.partition, l.offset}).second)
+          << "resumed after record " << k << ": " << l.partition << "/" << l.offset << " twice";
+      EXPECT_EQ(l.value, value_of(l.partition, l.offset));
+    }
+    EXPECT_EQ(seen.size(), all.size()) << "resumed after record " << k << ": records missing";
+  }
+}
+
+TEST_F(TopicStreamTest, ABacklogDelaysALivePartitionByOneTurnAtMost) {
+  write_segment(0, 0, 5000);
+  write_segment(1, 0, 5);
+  TopicStreamRequest req;
+  req.follow = true;
+  req.resume[1] = StartPosition::at(5);  // partition 1 waits at its end
+  TopicStreamOptions o;
+  o.max_chunks = 2;
+  o.chunk_records = 50;
+  o.heartbeat = Millis(60000);
+  auto s = open(req, o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  (*s)->start([] {});
+  // The backlog fills its queue and pauses; the live partition has nothing.
+  auto wait_queued = [&](size_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while ((*s)->queued() < n && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+    return (*s)->queued();
+  };
+  ASSERT_EQ(wait_queued(2), 2u);
+  std::vector<TopicStreamChunk> taken;
+  for (int i = 0; i < 4; ++i) {  // the consumer takes a few backlog chunks
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    std::optional<TopicStreamChunk> c;
+    while (!(c = (*s)->pop()) && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(2ms);
+    ASSERT_TRUE(c.has_value()) << "the backlog must keep producing";
+    EXPECT_EQ(c->bytes.rfind("r 0 ", 0), 0u) << c->bytes.substr(0, 40);
+  }
+  ASSERT_EQ(wait_queued(2), 2u);
+  // A record arrives on the live partition while the backlog's queue is full.
+  write_segment(1, 5, 1);
+  ASSERT_EQ(wait_queued(3), 3u) << "the live partition's follower must queue the new record";
+  // Within one turn per partition (2 pops), the live record comes.
+  auto a = (*s)->pop();
+  auto b = (*s)->pop();
+  ASSERT_TRUE(a && b);
+  const std::string both = a->bytes + b->bytes;
+  EXPECT_NE(both.find("r 1 5 p1-v5 @"), std::string::npos)
+      << "the live partition's record waited behind the backlog: " << both.substr(0, 200);
+  (*s)->close();
+}
+
+TEST_F(TopicStreamTest, QueuesStayBoundedWhileTheConsumerDoesNotTake) {
+  for (int32_t p = 0; p < 3; ++p) write_segment(p, 0, 2000);
+  TopicStreamOptions o;
+  o.max_chunks = 2;
+  o.chunk_records = 50;
+  auto s = open({}, o);
+  ASSERT_TRUE(s.ok());
+  (*s)->start([] {});
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (((*s)->producing() || (*s)->queued() < 6) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_FALSE((*s)->producing()) << "every partition pauses when its queue is full";
+  EXPECT_EQ((*s)->queued(), 6u) << "max_chunks per partition";
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ((*s)->queued(), 6u) << "paused partitions queue nothing more";
+  // Taking resumes them, and the stream completes exactly.
+  Collector c(*s);
+  ASSERT_TRUE(c.run());
+  expect_exactly(c.record_lines(), {{0, 0}, {1, 0}, {2, 0}}, {{0, 2000}, {1, 2000}, {2, 2000}});
+  EXPECT_EQ(c.lines().back(), "end @0:2000,1:2000,2:2000");
+}
+
+TEST_F(TopicStreamTest, FollowerHeartbeatsForTheStreamAndWakesOnANewRecord) {
+  write_segment(0, 0, 3);
+  write_segment(1, 0, 3);
+  write_segment(2, 0, 3);
+  TopicStreamRequest req;
+  req.follow = true;
+  req.start.position = StartPosition::latest();
+  TopicStreamOptions o;
+  o.heartbeat = Millis(50);
+  auto s = open(req, o);
+  ASSERT_TRUE(s.ok());
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run("hb\nhb\nhb\n")) << "a waiting follower heartbeats: " << c.text;
+  EXPECT_FALSE(c.last.has_value()) << "a follower does not end at the high watermark";
+  // Three partitions wait, each with its own heartbeat timer; only the first
+  // one's heartbeats are framed, the others' pieces frame nothing.
+  EXPECT_GT(c.silent, 0) << "every partition's heartbeat was framed: " << c.text;
+  write_segment(2, 3, 2);
+  ASSERT_TRUE(c.run("r 2 4 ")) << "the follower must see records written after it opened: " << c.text;
+  expect_exactly(c.record_lines(), {{2, 3}}, {{2, 2}});
+  EXPECT_EQ(c.record_lines().back().positions, (std::map<int32_t, uint64_t>{{0, 3}, {1, 3}, {2, 5}}));
+  (*s)->close();
+  EXPECT_FALSE((*s)->pop().has_value());
+}
+
+TEST_F(TopicStreamTest, CloseDropsEveryPartitionsQueueAndFreesTheStream) {
+  for (int32_t p = 0; p < 3; ++p) write_segment(p, 0, 3000);
+  write_segment(3, 0, 1);
+  TopicStreamRequest req;
+  req.follow = true;
+  TopicStreamOptions o;
+  o.chunk_records = 100;
+  o.heartbeat = Millis(60000);
+  std::weak_ptr<TopicStream> weak;
+  {
+    auto s = open(req, o);
+    ASSERT_TRUE(s.ok());
+    (*s)->start([] {});
+    // Partition 3 reaches its end at once and waits on the notifier.
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (notifier_->waiters() == 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_EQ(notifier_->waiters(), 1u);
+    ASSERT_TRUE((*s)->pop().has_value());
+    weak = *s;
+    (*s)->close();
+    EXPECT_EQ((*s)->queued(), 0u);
+    EXPECT_FALSE((*s)->pop().has_value());
+  }
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (!weak.expired() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(weak.expired()) << "a closed topic stream must be freed though a follower's wait is registered";
+  EXPECT_EQ(notifier_->waiters(), 1u) << "the wait is still registered: it did not keep the stream";
+}
+
+TEST_F(TopicStreamTest, ACorruptPartitionEndsTheStreamWithAnErrorNamingItNeverAWrongRecord) {
+  write_segment(0, 0, 300);
+  write_segment(1, 0, 100);
+  write_segment(1, 100, 100);
+  faults_->add(testing::FaultRule::flip("get_range", 40).on_key("t/1/seg_00000000000000000100"));
+  TopicStreamOptions o;
+  o.chunk_records = 30;
+  auto s = open({}, o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run());
+  ASSERT_TRUE(c.last.has_value());
+  EXPECT_TRUE(c.last->failed);
+  const std::string tail = c.lines().back();
+  EXPECT_EQ(tail.rfind("error 1 ", 0), 0u) << "names the partition: " << tail;
+  EXPECT_NE(tail.find("seg_00000000000000000100"), std::string::npos) << "names the object: " << tail;
+  EXPECT_EQ(c.text.find("end @"), std::string::npos);
+  // Records before the bad block are exact; none from it.
+  uint64_t p1 = 0;
+  std::map<int32_t, uint64_t> want{{0, 0}, {1, 0}};
+  for (const Line& l : c.record_lines()) {
+    EXPECT_EQ(l.offset, want[l.partition]);
+    EXPECT_EQ(l.value, value_of(l.partition, l.offset));
+    want[l.partition] = l.offset + 1;
+    if (l.partition == 1) ++p1;
+  }
+  EXPECT_EQ(p1, 100u) << "partition 1's first segment whole, nothing of the corrupt one";
+  EXPECT_NE(tail.find("@0:" + std::to_string(want[0]) + ",1:100"), std::string::npos)
+      << "the error carries where each partition stands: " << tail;
+  EXPECT_FALSE((*s)->pop().has_value()) << "nothing follows the error";
+  EXPECT_GT(faults_->injected(), 0u);
+}
+
+}  // namespace
+}  // namespace sh::read
