@@ -15,6 +15,7 @@
 #include "api/json_writer.h"
 #include "api/read_params.h"
 #include "api/records_json.h"
+#include "api/stream_session.h"
 #include "api/topic_records_handler.h"
 #include "core/text/utf8.h"
 
@@ -165,98 +166,6 @@ class TopicSseEncoder final : public TopicRecordEncoder {
   }
 };
 
-// Moves merged pieces from the TopicStream into the response while it holds
-// less than kHighWaterBytes. Owned by the response's drain callback; the
-// producer refers to it weakly. One pump runs at a time: a pump asked for
-// while one runs (from the drain callback, or from a producer callback that
-// pop() itself triggered) makes the running one go round again instead of
-// waiting for it.
-class TopicStreamSession {
- public:
-  TopicStreamSession(std::shared_ptr<read::TopicStream> producer, std::weak_ptr<ResponseStream> out,
-                     StreamMetrics* metrics)
-      : producer_(std::move(producer)), out_(std::move(out)), metrics_(metrics) {
-    metrics_->active.Increment();
-  }
-  ~TopicStreamSession() {
-    producer_->close();
-    if (!outcome_) metrics_->ended.Add({{"outcome", "client_gone"}}).Increment();
-    metrics_->active.Decrement();
-  }
-  TopicStreamSession(const TopicStreamSession&) = delete;
-  TopicStreamSession& operator=(const TopicStreamSession&) = delete;
-
-  void pump() noexcept {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (pumping_) {
-        again_ = true;
-        return;
-      }
-      pumping_ = true;
-    }
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        again_ = false;
-      }
-      if (!stopped_) {
-        try {
-          pump_once();
-        } catch (...) {
-          // Only allocation can throw here; the stream then ends when its
-          // client or the server closes it.
-        }
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!again_ || stopped_) {
-        pumping_ = false;
-        return;
-      }
-    }
-  }
-
- private:
-  // Only the pumping thread runs it (stopped_ and outcome_ are its own).
-  void pump_once() {
-    std::shared_ptr<ResponseStream> out = out_.lock();
-    if (out == nullptr) return stop(nullptr);
-    if (!out->open()) return stop(out.get());
-    while (out->buffered() < StreamHandler::kHighWaterBytes) {
-      std::optional<read::TopicStreamChunk> c = producer_->pop();
-      if (!c) return;
-      if (!c->bytes.empty() && !out->write(c->bytes)) return stop(out.get());
-      metrics_->records.Increment(static_cast<double>(c->records));
-      metrics_->bytes.Increment(static_cast<double>(c->bytes.size()));
-      if (c->last) {
-        outcome_ = c->failed ? "error" : read::stream_end_reason_name(read::StreamEndReason::kHighWatermark);
-        metrics_->ended.Add({{"outcome", std::string(*outcome_)}}).Increment();
-        return stop(out.get());
-      }
-    }
-  }
-  // Ends the body (a no-op if the client is gone) and closes the producer.
-  void stop(ResponseStream* out) {
-    stopped_ = true;
-    if (out != nullptr) out->finish();
-    producer_->close();
-  }
-
-  const std::shared_ptr<read::TopicStream> producer_;
-  const std::weak_ptr<ResponseStream> out_;
-  StreamMetrics* const metrics_;
-  std::mutex mu_;
-  bool pumping_ = false;  // under mu_
-  bool again_ = false;    // under mu_
-  bool stopped_ = false;  // the pumping thread's (read under mu_ too, after it ran)
-  std::optional<std::string_view> outcome_;
-};
-
-bool wants_sse(const HttpRequest& request) {
-  const std::string* accept = request.header("accept");
-  return accept != nullptr && accept->find("text/event-stream") != std::string::npos;
-}
-
 ApiError bad_id(std::string_view why) {
   return ApiError{kBadParameter,
                   fmt::format("Last-Event-ID must be a JSON array of {{\"topic\",\"partition\",\"offset\" "
@@ -395,10 +304,10 @@ void TopicStreamHandler::serve(const std::string& topic, const QueryParams& q, c
   }
 
   auto body = std::make_shared<ResponseStream>();
-  auto session = std::make_shared<TopicStreamSession>(*producer, body, &metrics_);
+  auto session = std::make_shared<StreamSession<read::TopicStream>>(*producer, body, &metrics_);
   // The drain callback owns the session: it lives as long as the body does.
   body->on_drain(StreamHandler::kLowWaterBytes, [session] { session->pump(); });
-  std::weak_ptr<TopicStreamSession> weak = session;
+  std::weak_ptr<StreamSession<read::TopicStream>> weak = session;
   (*producer)->start([weak] {
     if (auto s = weak.lock()) s->pump();
   });

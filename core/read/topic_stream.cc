@@ -1,5 +1,7 @@
 #include "core/read/topic_stream.h"
 
+#include "core/read/for_each_parallel.h"
+
 #include <algorithm>
 #include <thread>
 #include <utility>
@@ -10,21 +12,6 @@
 
 namespace sh::read {
 namespace {
-
-// Runs fn(0) .. fn(n - 1) on up to `threads` threads, the caller's included.
-template <typename Fn>
-void for_each_parallel(size_t n, unsigned threads, Fn&& fn) {
-  if (n == 0) return;
-  const size_t workers = std::min<size_t>(std::max(threads, 1u), n);
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i = next++; i < n; i = next++) fn(i);
-  };
-  std::vector<std::jthread> pool;
-  pool.reserve(workers - 1);
-  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-}
 
 // A partition chunk's bytes, between its RecordStream and pop(): per record
 // [fixed64 offset][fixed32 n][n bytes of TopicStreamEncoder::record_payload].
