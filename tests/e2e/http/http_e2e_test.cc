@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/support/process.h"
+#include "tests/e2e/support/served_store.h"
 
 namespace sh::testing {
 namespace {
@@ -30,11 +31,10 @@ std::string orders_jsonl(int n, int first_ts) {
   return s.str();
 }
 
-class HttpE2E : public ::testing::Test {
+class HttpE2E : public ServedStoreSuite<HttpE2E> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    store_ = "file://" + dir_->path();
+    open_store();
     // orders/0: 250 records in 3 segments, small blocks.
     auto w = write("orders", 0, orders_jsonl(250, 1'700'000'000), {"--segment-records", "100", "--block-bytes", "1024"});
     ASSERT_EQ(w.exit_code, 0) << w.err;
@@ -46,20 +46,7 @@ class HttpE2E : public ::testing::Test {
         R"({"offset":30,"key":"c","value":"{\"nested\":true}","timestamp":7000})" "\n";
     w = write("orders", 1, p1, {});
     ASSERT_EQ(w.exit_code, 0) << w.err;
-    server_ = new ServerProcess({"--store", store_, "--long-poll-interval-ms", "100", "--index-ttl-ms", "60000"});
-    ASSERT_GT(server_->port(), 0);
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-
-  static CommandResult write(const std::string& topic, int partition, const std::string& input,
-                             std::vector<std::string> extra) {
-    std::vector<std::string> argv = {streamhouse_binary(), "segment", "write", "--store", store_,
-                                     "--topic", topic, "--partition", std::to_string(partition)};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return run_command(argv, input);
+    serve({"--long-poll-interval-ms", "100", "--index-ttl-ms", "60000"});
   }
 
   static json get_json(const std::string& path, long expect_status) {
@@ -82,15 +69,7 @@ class HttpE2E : public ::testing::Test {
     ASSERT_TRUE(j["message"].is_string()) << path;
     EXPECT_FALSE(j["message"].get<std::string>().empty()) << path;
   }
-
-  static TempDir* dir_;
-  static std::string store_;
-  static ServerProcess* server_;
 };
-
-TempDir* HttpE2E::dir_ = nullptr;
-std::string HttpE2E::store_;
-ServerProcess* HttpE2E::server_ = nullptr;
 
 TEST_F(HttpE2E, TopicsAndPartitions) {
   json topics = get_json("/topics", 200);

@@ -3,13 +3,8 @@
 // NDJSON and SSE framing, end reasons, Last-Event-ID resume, a follower woken
 // by a new segment, disconnects freeing the stream, a slow reader not growing
 // the server's memory, and a corrupt block ending the stream with an error.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -24,7 +19,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/support/json_checks.h"
 #include "tests/e2e/support/process.h"
+#include "tests/e2e/support/served_store.h"
+#include "tests/e2e/support/stream_client.h"
 
 namespace sh::testing {
 namespace {
@@ -47,120 +45,6 @@ std::string jsonl(int n, int first, size_t value_bytes = 0) {
   }
   return s.str();
 }
-
-std::vector<std::string> split_lines(const std::string& body) {
-  std::vector<std::string> out;
-  std::istringstream in(body);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
-// A raw HTTP/1.1 client that reads the chunked body as it arrives, at the
-// pace the test wants (curl's easy interface would read it all).
-class StreamClient {
- public:
-  StreamClient(int port, const std::string& path, const std::vector<std::string>& headers = {},
-               int rcvbuf = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ADD_FAILURE() << "connect failed";
-      return;
-    }
-    std::string req = fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n", path);
-    for (const auto& h : headers) req += h + "\r\n";
-    req += "\r\n";
-    (void)!::write(fd_, req.data(), req.size());
-  }
-  ~StreamClient() { close(); }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  // Reads up to `max` raw bytes, waiting at most `wait`; false on EOF/error/timeout.
-  bool read_some(std::chrono::milliseconds wait, size_t max = 65536) {
-    if (fd_ < 0 || eof_) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
-    std::string buf(max, '\0');
-    ssize_t n = ::read(fd_, buf.data(), buf.size());
-    if (n <= 0) {
-      eof_ = true;
-      return false;
-    }
-    raw_.append(buf.data(), static_cast<size_t>(n));
-    decode();
-    return true;
-  }
-  // Reads until the body contains `what` (or the body ends); false on timeout.
-  bool read_until(const std::string& what, std::chrono::milliseconds timeout = 20s) {
-    const auto give_up = Clock::now() + timeout;
-    while (body.find(what) == std::string::npos) {
-      if (done || eof_ || Clock::now() > give_up) return body.find(what) != std::string::npos;
-      read_some(100ms);
-    }
-    return true;
-  }
-  bool read_to_end(std::chrono::milliseconds timeout = 30s) {
-    const auto give_up = Clock::now() + timeout;
-    while (!done && !eof_ && Clock::now() < give_up) read_some(100ms);
-    return done;
-  }
-
-  int status = 0;
-  std::string head;  // status line and headers
-  std::string body;  // decoded body so far
-  bool done = false; // the terminating chunk arrived
-
- private:
-  void decode() {
-    if (status == 0) {
-      size_t end = raw_.find("\r\n\r\n");
-      if (end == std::string::npos) return;
-      head = raw_.substr(0, end);
-      status = std::atoi(head.c_str() + 9);
-      pos_ = end + 4;
-    }
-    for (;;) {
-      if (chunk_left_ > 0) {  // chunk data, possibly partial
-        const size_t take = std::min(chunk_left_, raw_.size() - pos_);
-        body.append(raw_, pos_, take);
-        pos_ += take;
-        chunk_left_ -= take;
-        if (chunk_left_ > 0) break;
-        crlf_due_ = true;
-      }
-      if (crlf_due_) {
-        if (raw_.size() - pos_ < 2) break;
-        pos_ += 2;
-        crlf_due_ = false;
-      }
-      const size_t eol = raw_.find("\r\n", pos_);
-      if (eol == std::string::npos) break;
-      const size_t size = std::strtoul(raw_.c_str() + pos_, nullptr, 16);
-      pos_ = eol + 2;
-      if (size == 0) {
-        done = true;
-        break;
-      }
-      chunk_left_ = size;
-    }
-    raw_.erase(0, pos_);
-    pos_ = 0;
-  }
-
-  int fd_ = -1;
-  bool eof_ = false;
-  std::string raw_;
-  size_t pos_ = 0;
-  size_t chunk_left_ = 0;   // bytes of the current chunk still to come
-  bool crlf_due_ = false;   // the CRLF after a chunk's data
-};
 
 // Resident set size of our `streamhouse serve` child, from /proc.
 std::optional<long> server_rss_kib() {
@@ -185,11 +69,10 @@ std::optional<long> server_rss_kib() {
   return std::nullopt;
 }
 
-class StreamE2E : public ::testing::Test {
+class StreamE2E : public ServedStoreSuite<StreamE2E> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    store_ = "file://" + dir_->path();
+    open_store();
     // orders/0: 250 records in 3 segments, small blocks.
     auto w = write("orders", 0, jsonl(250, 0), {"--segment-records", "100", "--block-bytes", "1024"});
     ASSERT_EQ(w.exit_code, 0) << w.err;
@@ -200,31 +83,9 @@ class StreamE2E : public ::testing::Test {
     w = write("bad", 0, jsonl(200, 0), {"--segment-records", "100", "--block-bytes", "1024",
                                          "--compression", "none"});
     ASSERT_EQ(w.exit_code, 0) << w.err;
-    {
-      const std::string file = dir_->path() + "/bad/0/seg_00000000000000000100.bin";
-      std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-      ASSERT_TRUE(f.good()) << file;
-      f.seekg(200);
-      char c = 0;
-      f.read(&c, 1);
-      c = static_cast<char>(c ^ 0x5a);
-      f.seekp(200);
-      f.write(&c, 1);
-    }
-    server_ = new ServerProcess({"--store", store_, "--long-poll-interval-ms", "100", "--index-ttl-ms", "60000"});
-    ASSERT_GT(server_->port(), 0);
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-
-  static CommandResult write(const std::string& topic, int partition, const std::string& input,
-                             std::vector<std::string> extra) {
-    std::vector<std::string> argv = {streamhouse_binary(), "segment", "write", "--store", store_,
-                                     "--topic", topic, "--partition", std::to_string(partition)};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return run_command(argv, input);
+    const std::string file = dir_->path() + "/bad/0/seg_00000000000000000100.bin";
+    ASSERT_TRUE(flip_byte(file, 200)) << file;
+    serve({"--long-poll-interval-ms", "100", "--index-ttl-ms", "60000"});
   }
 
   // big/0: 200k records with 256-byte values (~65 MB of NDJSON); written on
@@ -249,31 +110,12 @@ class StreamE2E : public ::testing::Test {
     return fmt::format("/topics/{}/partitions/0{}{}", topic, kStream, query.empty() ? "" : "?" + query);
   }
 
-  static double metric(const std::string& name) {
-    auto r = http_get(server_->url("/metrics"));
-    for (const std::string& l : split_lines(r.body)) {
-      if (l.rfind(name + " ", 0) == 0) return std::atof(l.c_str() + name.size() + 1);
-    }
-    return -1;
-  }
+  static double metric(const std::string& name) { return metric_value(*server_, name); }
   // Waits (up to 15 s) for the active-streams gauge to read `want`.
   static bool active_streams_become(double want) {
-    const auto give_up = Clock::now() + 15s;
-    while (Clock::now() < give_up) {
-      if (metric("streamhouse_streams_active") == want) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
+    return metric_becomes(*server_, "streamhouse_streams_active", want);
   }
-
-  static TempDir* dir_;
-  static std::string store_;
-  static ServerProcess* server_;
 };
-
-TempDir* StreamE2E::dir_ = nullptr;
-std::string StreamE2E::store_;
-ServerProcess* StreamE2E::server_ = nullptr;
 
 TEST_F(StreamE2E, NdjsonReadsToTheHighWatermarkWithTheRecordsObjectsAndAnEndLine) {
   auto r = http_get(server_->url(path("orders")));
@@ -341,13 +183,7 @@ TEST_F(StreamE2E, SseFramingAndLastEventIdResume) {
 }
 
 TEST_F(StreamE2E, EveryParameterIsValidated) {
-  auto expect_error = [](const std::string& p, int code) {
-    auto r = http_get(server_->url(p));
-    EXPECT_EQ(r.status, code / 100) << p << " → " << r.body;
-    json j = json::parse(r.body, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << p << ": " << r.body;
-    EXPECT_EQ(j["error_code"], code) << p << ": " << r.body;
-  };
+  auto expect_error = [](const std::string& p, int code) { expect_get_error(*server_, p, code); };
   expect_error(path("orders", "follow=yes"), 40001);
   expect_error(path("orders", "end_offset=-1"), 40001);
   expect_error(path("orders", "end_offset=1x"), 40001);
@@ -433,13 +269,9 @@ TEST_F(StreamE2E, SlowReaderDoesNotGrowServerMemory) {
 }
 
 TEST_F(StreamE2E, CorruptBlockEndsTheStreamWithAnErrorLineNamingTheObject) {
-  auto r = http_get(server_->url(path("bad")));
-  ASSERT_EQ(r.status, 200) << r.body;
-  auto lines = split_lines(r.body);
-  ASSERT_FALSE(lines.empty());
-  json last = json::parse(lines.back(), nullptr, false);
-  ASSERT_TRUE(last.is_object() && last.contains("error")) << lines.back();
-  EXPECT_EQ(last["error"]["error_code"], 50201) << lines.back();
+  std::vector<std::string> lines;
+  json last;
+  ASSERT_NO_FATAL_FAILURE(get_stream_ended_by_error(*server_, path("bad"), 50201, &lines, &last));
   EXPECT_NE(last["error"]["message"].get<std::string>().find("bad/0/seg_00000000000000000100.bin"),
             std::string::npos)
       << lines.back();

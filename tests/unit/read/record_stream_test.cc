@@ -8,23 +8,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <map>
-#include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <prometheus/registry.h>
 
-#include "core/format/names.h"
-#include "core/format/segment.h"
-#include "core/metadata/listing_metadata_store.h"
-#include "core/storage/local_object_store.h"
 #include "tests/support/fault_injecting_object_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/read/stream_test_util.h"
 
 namespace sh::read {
 namespace {
@@ -53,100 +44,15 @@ class TextEncoder final : public StreamEncoder {
 
 std::string value_of(uint64_t offset) { return fmt::format("value-{}", offset); }
 
-// Takes chunks as they come (on_ready), like the HTTP side does.
-class Collector {
- public:
-  explicit Collector(std::shared_ptr<RecordStream> s) : stream_(std::move(s)) {}
+using Collector = stream_test::Collector<RecordStream>;
 
-  void start() {
-    stream_->start([this] {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++ready_;
-      cv_.notify_all();
-    });
-  }
-  // Pops until a line matching `until` (a prefix) arrives or the last chunk;
-  // returns false on timeout.
-  bool run(const std::string& until = "", std::chrono::milliseconds timeout = 20s) {
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      while (auto c = stream_->pop()) {
-        text += c->bytes;
-        records += c->records;
-        ++chunks;
-        if (c->last) {
-          last = std::move(*c);
-          return true;
-        }
-        if (!until.empty() && text.find(until) != std::string::npos) return true;
-      }
-      // Woken by on_ready when start() was ours; else the queue is re-checked.
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, 10ms, [&] { return ready_ > seen_ || stream_->queued() > 0; });
-      seen_ = ready_;
-      if (std::chrono::steady_clock::now() > give_up) return false;
-    }
-  }
-  std::vector<std::string> lines() const {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string l; std::getline(in, l);) out.push_back(l);
-    return out;
-  }
-
-  std::string text;
-  uint64_t records = 0;
-  int chunks = 0;
-  std::optional<StreamChunk> last;
-
- private:
-  std::shared_ptr<RecordStream> stream_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int ready_ = 0;
-  int seen_ = 0;
-};
-
-class RecordStreamTest : public ::testing::Test {
+class RecordStreamTest : public stream_test::StreamFixture {
  protected:
-  void SetUp() override {
-    auto local = LocalObjectStore::open(scratch_.path().string(), true);
-    ASSERT_TRUE(local.ok()) << local.error().to_string();
-    faults_ = std::make_shared<testing::FaultInjectingObjectStore>(*local);
-    metadata_ = std::make_shared<ListingMetadataStore>(faults_);
-    LogReaderOptions o;
-    o.index_ttl = Millis(60000);
-    o.tail_refresh_interval = Millis(0);
-    reader_ = std::make_shared<LogReader>(metadata_, faults_, o, registry_);
-    WatermarkNotifierOptions no;
-    no.poll_interval = Millis(20);
-    notifier_ = std::make_shared<WatermarkNotifier>(reader_, no, registry_);
-    exec::IoEngineOptions eo;
-    eo.threads = 2;
-    engine_ = std::make_shared<exec::IoEngine>(eo, registry_);
-  }
-  void TearDown() override {
-    notifier_->shutdown();
-    engine_->stop();
-  }
+  RecordStreamTest() : StreamFixture("sh-stream-test") {}
 
   // One segment of records [base, base+n), small blocks.
   void write_segment(uint64_t base, int n, uint32_t block_bytes = 512) {
-    format::SegmentWriterOptions o;
-    o.block_bytes = block_bytes;
-    o.compression = format::Compression::kNone;
-    format::SegmentWriter w(o);
-    for (int i = 0; i < n; ++i) {
-      Record r;
-      r.offset = base + static_cast<uint64_t>(i);
-      r.timestamp = 1000 + static_cast<int64_t>(r.offset);
-      r.key = fmt::format("k{}", r.offset);
-      r.value = value_of(r.offset);
-      ASSERT_TRUE(w.add(r).ok());
-    }
-    auto bytes = w.finish();
-    ASSERT_TRUE(bytes.ok());
-    ASSERT_TRUE(faults_->put(format::segment_key("", "t", 0, base), *bytes, {}).ok());
+    put_segment(0, base, n, block_bytes, value_of);
   }
 
   Result<std::shared_ptr<RecordStream>> open(RecordStreamOptions o) {
@@ -169,14 +75,6 @@ class RecordStreamTest : public ::testing::Test {
     EXPECT_EQ(seen, count);
     EXPECT_EQ(c.records, count) << "chunk record counts";
   }
-
-  testing::ScratchDir scratch_{"sh-stream-test"};
-  prometheus::Registry registry_;
-  std::shared_ptr<testing::FaultInjectingObjectStore> faults_;
-  std::shared_ptr<MetadataStore> metadata_;
-  std::shared_ptr<LogReader> reader_;
-  std::shared_ptr<WatermarkNotifier> notifier_;
-  std::shared_ptr<exec::IoEngine> engine_;
 };
 
 TEST_F(RecordStreamTest, ReadsToTheHighWatermarkOfTheStartThenEnds) {
@@ -254,10 +152,7 @@ TEST_F(RecordStreamTest, QueueStaysBoundedWhileTheConsumerDoesNotTake) {
   std::atomic<int> ready{0};
   (*s)->start([&] { ready.fetch_add(1); });
   // Without pop() the producer fills the queue and pauses.
-  const auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (((*s)->producing() || (*s)->queued() < 3) && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(5ms);
-  }
+  stream_test::wait_until([&] { return !(*s)->producing() && (*s)->queued() >= 3; }, 20s);
   EXPECT_FALSE((*s)->producing()) << "the producer must pause when the queue is full";
   EXPECT_EQ((*s)->queued(), 3u);
   std::this_thread::sleep_for(100ms);
@@ -357,8 +252,7 @@ TEST_F(RecordStreamTest, CloseDropsTheQueueAndStopsProducing) {
   });
   (*s)->close();
   closed.store(true);
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while ((*s)->producing() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+  stream_test::wait_until([&] { return !(*s)->producing(); }, 10s);
   EXPECT_FALSE((*s)->producing());
   EXPECT_EQ((*s)->queued(), 0u);
   EXPECT_FALSE((*s)->pop().has_value());
@@ -376,18 +270,14 @@ TEST_F(RecordStreamTest, ClosedFollowerIsFreedWhileTheNotifierStillHoldsItsWait)
     auto s = open(o);
     ASSERT_TRUE(s.ok());
     (*s)->start([] {});
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (notifier_->waiters() == 0 && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(5ms);
-    }
+    stream_test::wait_until([&] { return notifier_->waiters() != 0; }, 10s);
     ASSERT_EQ(notifier_->waiters(), 1u);
     weak = *s;
     (*s)->close();
   }
   // A producer task may still hold the stream for a moment after close(); the
   // notifier's wait (60 s heartbeat) must not: freed long before it ends.
-  const auto give_up = std::chrono::steady_clock::now() + 5s;
-  while (!weak.expired() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+  stream_test::wait_until([&] { return weak.expired(); }, 5s);
   EXPECT_TRUE(weak.expired()) << "the notifier's wait must not keep a closed stream alive";
   EXPECT_EQ(notifier_->waiters(), 1u) << "the wait is still registered: it did not free the stream";
 }

@@ -9,11 +9,9 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <initializer_list>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -21,14 +19,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <prometheus/registry.h>
 
-#include "core/format/names.h"
-#include "core/format/segment.h"
-#include "core/metadata/listing_metadata_store.h"
-#include "core/storage/local_object_store.h"
 #include "tests/support/fault_injecting_object_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/read/stream_test_util.h"
 
 namespace sh::read {
 namespace {
@@ -81,118 +74,54 @@ std::map<int32_t, uint64_t> parse_positions(const std::string& text) {
   return out;
 }
 
+// The record lines of a collected stream, parsed.
+std::vector<Line> record_lines_of(const std::string& text) {
+  std::vector<Line> out;
+  for (const std::string& l : stream_test::lines_of(text)) {
+    if (l.rfind("r ", 0) != 0) continue;
+    std::istringstream in(l.substr(2));
+    Line r;
+    std::string at;
+    in >> r.partition >> r.offset >> r.value >> at;
+    r.positions = parse_positions(at.substr(1));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 // Takes pieces as they come (on_ready), like the HTTP side does.
-class Collector {
+class Collector : public stream_test::Collector<TopicStream> {
  public:
-  explicit Collector(std::shared_ptr<TopicStream> s) : stream_(std::move(s)) {}
-
-  void start() {
-    // The callback may still run once after the collector is gone (a producer
-    // that queued a chunk just before the end): it holds the signal, not us.
-    stream_->start([signal = signal_] {
-      std::lock_guard<std::mutex> lock(signal->mu);
-      ++signal->ready;
-      signal->cv.notify_all();
-    });
-  }
-  // Pops until `until` appears in the text or the last piece; false on timeout.
-  bool run(const std::string& until = "", std::chrono::milliseconds timeout = 20s) {
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      while (auto c = stream_->pop()) {
-        text += c->bytes;
-        records += c->records;
-        if (c->records == 0 && c->bytes.empty()) ++silent;
-        if (c->last) {
-          last = std::move(*c);
-          return true;
-        }
-        if (!until.empty() && text.find(until) != std::string::npos) return true;
-      }
-      std::unique_lock<std::mutex> lock(signal_->mu);
-      signal_->cv.wait_for(lock, 10ms, [&] { return signal_->ready > seen_; });
-      seen_ = signal_->ready;
-      if (std::chrono::steady_clock::now() > give_up) return false;
-    }
-  }
-  std::vector<std::string> lines() const {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string l; std::getline(in, l);) out.push_back(l);
-    return out;
-  }
+  using stream_test::Collector<TopicStream>::Collector;
   // The record lines, parsed.
-  std::vector<Line> record_lines() const {
-    std::vector<Line> out;
-    for (const std::string& l : lines()) {
-      if (l.rfind("r ", 0) != 0) continue;
-      std::istringstream in(l.substr(2));
-      Line r;
-      std::string at;
-      in >> r.partition >> r.offset >> r.value >> at;
-      r.positions = parse_positions(at.substr(1));
-      out.push_back(std::move(r));
-    }
-    return out;
-  }
-
-  std::string text;
-  uint64_t records = 0;
-  int silent = 0;  // pieces that framed nothing (heartbeats of partitions that do not speak)
-  std::optional<TopicStreamChunk> last;
-
- private:
-  struct Signal {
-    std::mutex mu;
-    std::condition_variable cv;
-    int ready = 0;
-  };
-  std::shared_ptr<TopicStream> stream_;
-  std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();
-  int seen_ = 0;
+  std::vector<Line> record_lines() const { return record_lines_of(text); }
 };
 
-class TopicStreamTest : public ::testing::Test {
+// A segment of partition p with records [base, base+n).
+struct Segment {
+  int32_t p;
+  uint64_t base;
+  int n;
+};
+
+// Options whose chunks hold at most `n` records.
+TopicStreamOptions chunks_of(uint32_t n) {
+  TopicStreamOptions o;
+  o.chunk_records = n;
+  return o;
+}
+
+class TopicStreamTest : public stream_test::StreamFixture {
  protected:
-  void SetUp() override {
-    auto local = LocalObjectStore::open(scratch_.path().string(), true);
-    ASSERT_TRUE(local.ok()) << local.error().to_string();
-    faults_ = std::make_shared<testing::FaultInjectingObjectStore>(*local);
-    metadata_ = std::make_shared<ListingMetadataStore>(faults_);
-    LogReaderOptions o;
-    o.index_ttl = Millis(60000);
-    o.tail_refresh_interval = Millis(0);
-    o.unknown_partition_ttl = Millis(0);
-    reader_ = std::make_shared<LogReader>(metadata_, faults_, o, registry_);
-    WatermarkNotifierOptions no;
-    no.poll_interval = Millis(20);
-    notifier_ = std::make_shared<WatermarkNotifier>(reader_, no, registry_);
-    exec::IoEngineOptions eo;
-    eo.threads = 2;
-    engine_ = std::make_shared<exec::IoEngine>(eo, registry_);
-  }
-  void TearDown() override {
-    notifier_->shutdown();
-    engine_->stop();
-  }
+  TopicStreamTest() : StreamFixture("sh-topic-stream-test") {}
+  void adjust(LogReaderOptions& o) override { o.unknown_partition_ttl = Millis(0); }
 
   // One segment of partition `p` with records [base, base+n), small blocks.
   void write_segment(int32_t p, uint64_t base, int n) {
-    format::SegmentWriterOptions o;
-    o.block_bytes = 512;
-    o.compression = format::Compression::kNone;
-    format::SegmentWriter w(o);
-    for (int i = 0; i < n; ++i) {
-      Record r;
-      r.offset = base + static_cast<uint64_t>(i);
-      r.timestamp = 1000 + static_cast<int64_t>(r.offset);
-      r.key = fmt::format("k{}", r.offset);
-      r.value = value_of(p, r.offset);
-      ASSERT_TRUE(w.add(r).ok());
-    }
-    auto bytes = w.finish();
-    ASSERT_TRUE(bytes.ok());
-    ASSERT_TRUE(faults_->put(format::segment_key("", "t", p, base), *bytes, {}).ok());
+    put_segment(p, base, n, 512, [p](uint64_t offset) { return value_of(p, offset); });
+  }
+  void write_segments(std::initializer_list<Segment> segments) {
+    for (const Segment& s : segments) write_segment(s.p, s.base, s.n);
   }
 
   Result<std::shared_ptr<TopicStream>> open(TopicStreamRequest req, TopicStreamOptions o = {}) {
@@ -215,24 +144,11 @@ class TopicStreamTest : public ::testing::Test {
     }
     for (const auto& [p, n] : count) EXPECT_EQ(seen[p], n) << "records of partition " << p;
   }
-
-  testing::ScratchDir scratch_{"sh-topic-stream-test"};
-  prometheus::Registry registry_;
-  std::shared_ptr<testing::FaultInjectingObjectStore> faults_;
-  std::shared_ptr<MetadataStore> metadata_;
-  std::shared_ptr<LogReader> reader_;
-  std::shared_ptr<WatermarkNotifier> notifier_;
-  std::shared_ptr<exec::IoEngine> engine_;
 };
 
 TEST_F(TopicStreamTest, EveryRecordOfEveryPartitionOnceThenOneEndAtTheHighWatermarks) {
-  write_segment(0, 0, 200);
-  write_segment(0, 200, 100);
-  write_segment(1, 0, 10);
-  write_segment(2, 0, 150);
-  TopicStreamOptions o;
-  o.chunk_records = 20;
-  auto s = open({}, o);
+  write_segments({{0, 0, 200}, {0, 200, 100}, {1, 0, 10}, {2, 0, 150}});
+  auto s = open({}, chunks_of(20));
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   ASSERT_EQ((*s)->partitions().size(), 3u);
   EXPECT_EQ((*s)->partitions()[0].high_watermark, 300u);
@@ -322,12 +238,8 @@ TEST_F(TopicStreamTest, OpenErrorsComeBeforeAnyPiece) {
 }
 
 TEST_F(TopicStreamTest, ResumingFromThePositionsOfAnyRecordIsExact) {
-  write_segment(0, 0, 120);
-  write_segment(1, 0, 7);
-  write_segment(2, 0, 60);
-  write_segment(2, 60, 40);
-  TopicStreamOptions o;
-  o.chunk_records = 16;
+  write_segments({{0, 0, 120}, {1, 0, 7}, {2, 0, 60}, {2, 60, 40}});
+  const TopicStreamOptions o = chunks_of(16);
   auto s = open({}, o);
   ASSERT_TRUE(s.ok());
   Collector c(*s);
@@ -376,16 +288,14 @@ TEST_F(TopicStreamTest, ABacklogDelaysALivePartitionByOneTurnAtMost) {
   (*s)->start([] {});
   // The backlog fills its queue and pauses; the live partition has nothing.
   auto wait_queued = [&](size_t n) {
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while ((*s)->queued() < n && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+    stream_test::wait_until([&] { return (*s)->queued() >= n; }, 10s);
     return (*s)->queued();
   };
   ASSERT_EQ(wait_queued(2), 2u);
   std::vector<TopicStreamChunk> taken;
   for (int i = 0; i < 4; ++i) {  // the consumer takes a few backlog chunks
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
     std::optional<TopicStreamChunk> c;
-    while (!(c = (*s)->pop()) && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(2ms);
+    stream_test::wait_until([&] { return (c = (*s)->pop()).has_value(); }, 10s, 2ms);
     ASSERT_TRUE(c.has_value()) << "the backlog must keep producing";
     EXPECT_EQ(c->bytes.rfind("r 0 ", 0), 0u) << c->bytes.substr(0, 40);
   }
@@ -411,10 +321,7 @@ TEST_F(TopicStreamTest, QueuesStayBoundedWhileTheConsumerDoesNotTake) {
   auto s = open({}, o);
   ASSERT_TRUE(s.ok());
   (*s)->start([] {});
-  const auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (((*s)->producing() || (*s)->queued() < 6) && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(5ms);
-  }
+  stream_test::wait_until([&] { return !(*s)->producing() && (*s)->queued() >= 6; }, 20s);
   EXPECT_FALSE((*s)->producing()) << "every partition pauses when its queue is full";
   EXPECT_EQ((*s)->queued(), 6u) << "max_chunks per partition";
   std::this_thread::sleep_for(100ms);
@@ -466,10 +373,7 @@ TEST_F(TopicStreamTest, CloseDropsEveryPartitionsQueueAndFreesTheStream) {
     ASSERT_TRUE(s.ok());
     (*s)->start([] {});
     // Partition 3 reaches its end at once and waits on the notifier.
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (notifier_->waiters() == 0 && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(5ms);
-    }
+    stream_test::wait_until([&] { return notifier_->waiters() != 0; }, 10s);
     ASSERT_EQ(notifier_->waiters(), 1u);
     ASSERT_TRUE((*s)->pop().has_value());
     weak = *s;
@@ -477,8 +381,7 @@ TEST_F(TopicStreamTest, CloseDropsEveryPartitionsQueueAndFreesTheStream) {
     EXPECT_EQ((*s)->queued(), 0u);
     EXPECT_FALSE((*s)->pop().has_value());
   }
-  const auto give_up = std::chrono::steady_clock::now() + 5s;
-  while (!weak.expired() && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
+  stream_test::wait_until([&] { return weak.expired(); }, 5s);
   EXPECT_TRUE(weak.expired()) << "a closed topic stream must be freed though a follower's wait is registered";
   EXPECT_EQ(notifier_->waiters(), 1u) << "the wait is still registered: it did not keep the stream";
 }
