@@ -341,7 +341,14 @@ void mhd_log(void* /*cls*/, const char* fmt, va_list ap) {
   size_t len = std::min(static_cast<size_t>(n), sizeof buf - 1);
   while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) --len;
   try {
-    spdlog::warn("libmicrohttpd: {}", std::string_view(buf, len));
+    const std::string_view msg(buf, len);
+    // A streamed body we end on purpose (its client went away, or the server
+    // stops) is reported by MHD as an application error: routine, not a warning.
+    if (msg.starts_with("Closing connection (application error generating response)")) {
+      spdlog::debug("libmicrohttpd: {}", msg);
+      return;
+    }
+    spdlog::warn("libmicrohttpd: {}", msg);
   } catch (...) {
   }
 }
