@@ -227,10 +227,14 @@ void ApiService::dispatch_on_engine(RouteId id, std::shared_ptr<Context> ctx) {
       fail_internal(*ctx, e);
     }
   };
-  if (!engine_->try_submit(std::move(task), deadline)) {
+  exec::IoEngine& engine =
+      id == RouteId::kGroupOffsets && ctx->request.method == "POST" && opts_.commit_engine
+          ? *opts_.commit_engine
+          : *engine_;
+  if (!engine.try_submit(std::move(task), deadline)) {
     finish(*ctx, error_response(kBusy, fmt::format("busy: {} storage requests are already waiting; "
                                                    "retry later",
-                                                   engine_->options().max_queued)));
+                                                   engine.options().max_queued)));
   }
 }
 

@@ -53,6 +53,10 @@ struct ApiOptions {
   bool metrics_auth = false;  // with `auth`: /metrics needs a read token too
   // gzip of JSON bodies (--gzip-min-bytes; api/compression.h).
   CompressionOptions compression;
+  // Offset commits run here, on their own threads and queue, so commits that
+  // wait on metadata writes (one store-wide lock and fsyncs in listing mode)
+  // never take the threads reads need. Null: on the main engine.
+  std::shared_ptr<exec::IoEngine> commit_engine;
 };
 
 // Execution: the HTTP worker parses, routes and validates; every route that may

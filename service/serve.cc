@@ -233,6 +233,9 @@ int run_serve(const ServeOptions& o) {
   ao.metrics_auth = o.metrics_auth;
   auto engine = std::make_shared<exec::IoEngine>(exec::IoEngineOptions{o.io_threads, o.io_queue},
                                                  *registry);
+  // Commits on their own few threads: a pile of slow commits never starves reads.
+  ao.commit_engine = std::make_shared<exec::IoEngine>(
+      exec::IoEngineOptions{std::min(4u, o.io_threads), o.io_queue, "commits"}, *registry);
   auto prober = std::make_shared<api::ReadinessProber>(backends->metadata, backends->store);
   prober->start();  // the first round runs here, before the first request
   auto service = std::make_shared<api::ApiService>(reader, backends->metadata, backends->store,
@@ -254,6 +257,7 @@ int run_serve(const ServeOptions& o) {
     notifier->shutdown();
     prober->stop();
     engine->stop();
+    ao.commit_engine->stop();
     prefetch_engine->stop();
     return 1;
   }
@@ -271,6 +275,7 @@ int run_serve(const ServeOptions& o) {
   (*server)->stop(o.drain_timeout_ms);
   prober->stop();
   engine->stop();  // after the server: every request it still ran has been answered
+  ao.commit_engine->stop();
   prefetch_engine->stop();
   spdlog::info("stopped");
   spdlog::default_logger()->flush();

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <atomic>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,7 +41,8 @@ int64_t ms_since(Clock::time_point t) {
 }
 
 struct Harness {
-  Harness(exec::IoEngineOptions engine_options, int64_t request_timeout_ms) {
+  Harness(exec::IoEngineOptions engine_options, int64_t request_timeout_ms,
+          std::optional<exec::IoEngineOptions> commit_engine_options = std::nullopt) {
     auto local = LocalObjectStore::open(dir.path().string(), true);
     EXPECT_TRUE(local.ok());
     // One segment of 4,000 records in small blocks: reads at far-apart offsets
@@ -70,6 +72,10 @@ struct Harness {
     prober->start();
     ApiOptions ao;
     ao.request_timeout_ms = request_timeout_ms;
+    if (commit_engine_options) {
+      commit_engine = std::make_shared<exec::IoEngine>(*commit_engine_options, *registry);
+      ao.commit_engine = commit_engine;
+    }
     service = std::make_shared<ApiService>(reader, metadata, store, notifier, registry, engine,
                                            prober, ao);
     HttpServerOptions ho;
@@ -88,6 +94,7 @@ struct Harness {
     notifier->shutdown();
     prober->stop();
     engine->stop();
+    if (commit_engine) commit_engine->stop();
   }
 
   testing::HttpResult get(const std::string& path, long timeout_ms = 20000) {
@@ -102,6 +109,7 @@ struct Harness {
   std::shared_ptr<read::LogReader> reader;
   std::shared_ptr<read::WatermarkNotifier> notifier;
   std::shared_ptr<exec::IoEngine> engine;
+  std::shared_ptr<exec::IoEngine> commit_engine;
   std::shared_ptr<ReadinessProber> prober;
   std::shared_ptr<ApiService> service;
   std::unique_ptr<HttpServer> server;
@@ -246,6 +254,36 @@ TEST(ApiEngineTest, ALongPollArrivingWhileDrainingIsAnsweredAtOnce) {
   EXPECT_EQ(r.headers["retry-after"], "1");
   auto plain = h.get("/topics/t/partitions/0/records?offset=latest");
   EXPECT_EQ(plain.status, 200) << "a read that does not wait is still served while draining: " << plain.body;
+}
+
+TEST(ApiEngineTest, SlowCommitsRunOnTheirOwnEngineAndNeverStarveReads) {
+  // Listing-mode commits write the group's object; here each write takes 1.5 s.
+  // Eight of them at once fill the commit engine (1 thread, 10 queued), never
+  // the 2 threads and 2 slots of the requests engine: a read of a cached block
+  // meanwhile is answered at once.
+  Harness h({/*threads=*/2, /*max_queued=*/2}, 20000, exec::IoEngineOptions{1, 10, "commits"});
+  h.store->add(testing::FaultRule::delay("put", 1500));
+  const std::string base = "http://127.0.0.1:" + std::to_string(h.server->port());
+  std::vector<std::future<testing::HttpResult>> commits;
+  for (int i = 0; i < 8; ++i) {
+    commits.push_back(std::async(std::launch::async, [&, i] {
+      return testing::http_request("POST", base + fmt::format("/consumer-groups/g{}/offsets", i),
+                                R"({"offsets":[{"topic":"t","partition":0,"offset":1}]})",
+                                {"Content-Type: application/json"}, 30000);
+    }));
+  }
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 1000 && h.commit_engine->running() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.commit_engine->running() == 1;
+  }()) << "the commits should run on the commit engine";
+  EXPECT_EQ(h.engine->running(), 0u) << "no commit takes a requests-engine thread";
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    auto r = h.get("/topics/t/partitions/0/records?offset=0&max_records=1", 5000);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_LT(ms_since(t0), 1000) << "a cached read must not wait behind the slow commits";
+  }
+  for (auto& c : commits) EXPECT_EQ(c.get().status, 204);
 }
 
 namespace stream_refusal {
