@@ -52,9 +52,17 @@ IoEngine::IoEngine(IoEngineOptions options, prometheus::Registry& registry)
 IoEngine::~IoEngine() { stop(); }
 
 bool IoEngine::try_submit(Task task, Deadline deadline) {
+  return submit(std::move(task), deadline, /*bounded=*/true);
+}
+
+bool IoEngine::submit_continuation(Task task, Deadline deadline) {
+  return submit(std::move(task), deadline, /*bounded=*/false);
+}
+
+bool IoEngine::submit(Task task, Deadline deadline, bool bounded) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= options_.max_queued) {
+    if (stopping_ || (bounded && queue_.size() >= options_.max_queued)) {
       metrics_.rejected.Increment();
       return false;
     }

@@ -65,6 +65,10 @@ class IoEngine {
   // Queues `task`. False (task dropped, not run) when the queue is full or the
   // engine is stopping.
   [[nodiscard]] bool try_submit(Task task, Deadline deadline = {});
+  // Queues the next step of work already admitted (a stream's next read: each
+  // stream has at most one queued, so these are bounded by the open streams),
+  // past max_queued if need be. False only when the engine is stopping.
+  [[nodiscard]] bool submit_continuation(Task task, Deadline deadline = {});
 
   // Runs the queued tasks, then joins the threads. Later try_submit() calls fail.
   void stop();
@@ -79,6 +83,7 @@ class IoEngine {
     Deadline deadline;
     SteadyTime queued_at;
   };
+  bool submit(Task task, Deadline deadline, bool bounded);
   void run_thread();
 
   const IoEngineOptions options_;

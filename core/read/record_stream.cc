@@ -162,12 +162,15 @@ bool RecordStream::producing() const {
 
 void RecordStream::schedule() {
   std::weak_ptr<RecordStream> weak = weak_from_this();
-  const bool queued = engine_->try_submit([weak](bool /*expired*/) {
+  // A continuation: an open stream's next read is never refused for room (a
+  // burst of followers re-reading the tail together must not end them), only
+  // when the server stops.
+  const bool queued = engine_->submit_continuation([weak](bool /*expired*/) {
     if (auto self = weak.lock()) self->step();
   });
   if (!queued) {
     push_error(Error(Errc::kUnavailable,
-                     "busy: the I/O engine refused the stream's next read; reconnect to resume",
+                     "the I/O engine refused the stream's next read (stopping); reconnect to resume",
                      true));
   }
 }

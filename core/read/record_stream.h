@@ -57,8 +57,12 @@ struct RecordStreamOptions {
   StartPosition start;                  // typically resolved by resolve_start
   std::optional<uint64_t> end_offset;   // exclusive
   bool follow = false;
-  size_t max_chunks = 4;                // framed chunks queued at most
-  uint64_t chunk_bytes = 256u << 10;    // LogReader max_bytes of one chunk's read
+  // Framed chunks queued at most, and the LogReader max_bytes of one chunk's
+  // read: 2 x 64 KiB per stream (with the response's 128 KiB: ~256 KiB per
+  // active stream; the chunks are copies of encoded runs, so small ones cost
+  // little throughput).
+  size_t max_chunks = 2;
+  uint64_t chunk_bytes = 64u << 10;
   // ReadRequest::record_cost of the chunk reads (e.g. the framed size, so that
   // chunk_bytes bounds the framed bytes); nullptr: the record's stored size.
   std::function<uint64_t(const RecordView&)> record_cost;

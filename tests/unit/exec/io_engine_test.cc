@@ -54,6 +54,28 @@ TEST(IoEngineTest, RunsAtMostThreadsTasksAtOnceAndRefusesWhenTheQueueIsFull) {
   EXPECT_TRUE(found) << "rejections are counted in metrics";
 }
 
+TEST(IoEngineTest, AContinuationIsQueuedPastAFullQueueButNotWhenStopping) {
+  prometheus::Registry registry;
+  IoEngine engine({/*threads=*/1, /*max_queued=*/1}, registry);
+  Gate gate;
+  std::atomic<int> done{0};
+  auto task = [&](bool) {
+    gate.wait();
+    ++done;
+  };
+  ASSERT_TRUE(engine.try_submit(task));
+  ASSERT_TRUE(eventually([&] { return engine.running() == 1; }));
+  ASSERT_TRUE(engine.try_submit(task));
+  EXPECT_FALSE(engine.try_submit(task)) << "the queue is full for new work";
+  EXPECT_TRUE(engine.submit_continuation(task)) << "admitted work goes on";
+  EXPECT_TRUE(engine.submit_continuation(task));
+  EXPECT_EQ(engine.queued(), 3u);
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return done.load() == 4; }));
+  engine.stop();
+  EXPECT_FALSE(engine.submit_continuation(task)) << "a stopping engine refuses everything";
+}
+
 TEST(IoEngineTest, ATaskWhoseDeadlinePassedInTheQueueIsToldSo) {
   prometheus::Registry registry;
   IoEngine engine({1, 10}, registry);
