@@ -188,6 +188,10 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       return finish(*ctx, error_response(*e));
     }
     ctx->deadline = Deadline::after(ctx->started, Millis(opts_.request_timeout_ms));
+    // A records read of what is in memory is answered here, without the hop
+    // to the engine and back (two thread handoffs per request); the rest of it
+    // — and every other data route — runs on the engine.
+    if (spec.id == RouteId::kRecords) return read_records(std::move(ctx), /*on_worker=*/true);
     if (spec.data) return dispatch_on_engine(spec.id, std::move(ctx));
     dispatch(spec.id, ctx);
   } catch (const std::exception& e) {
@@ -446,7 +450,7 @@ HttpResponse ApiService::list_segments(Context& ctx) {
                             {"segments", std::move(arr)}});
 }
 
-void ApiService::read_records(std::shared_ptr<Context> ctx) {
+void ApiService::read_records(std::shared_ptr<Context> ctx, bool on_worker) {
   const std::string topic = ctx->topic;
   const int32_t partition = ctx->partition;
   const QueryParams& q = ctx->params;
@@ -460,6 +464,8 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   const uint64_t timeout_ms = params.timeout_ms;
   const RecordFormat fmt = params.format;
   const read::StartRequest& start = params.start;
+  // A group's committed offset comes from metadata: not on the worker.
+  if (on_worker && !start.group.empty()) return dispatch_on_engine(RouteId::kRecords, std::move(ctx));
   auto resolved = read::resolve_start(start, topic, partition, *metadata_, *reader_);
   if (!resolved.ok()) return finish(*ctx, core_error(resolved.error(), topic, partition));
   if (resolved->committed) lag_.record(start.group, topic, partition, *resolved->committed);
@@ -470,7 +476,11 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
   // (Each record is encoded once per block and format, and kept with the block.)
   req.encoder = record_encoder(RecordFraming::kRecords, fmt);
 
+  req.cache_only = on_worker;
   auto result = reader_->read(topic, partition, req);
+  if (on_worker && !result.ok() && result.error().code() == Errc::kWouldBlock) {
+    return dispatch_on_engine(RouteId::kRecords, std::move(ctx));  // not all in memory
+  }
   if (!result.ok()) return finish(*ctx, core_error(result.error(), topic, partition));
 
   const std::string* inm = ctx->request.header("if-none-match");
@@ -517,6 +527,7 @@ void ApiService::read_records(std::shared_ptr<Context> ctx) {
       result->next_offset < result->high_watermark) {
     return respond(*ctx, *result);
   }
+  if (on_worker) return dispatch_on_engine(RouteId::kRecords, std::move(ctx));  // a long-poll
 
   // Long-poll: wait, without holding this worker thread, for the watermark to move.
   if (draining_.load()) {

@@ -59,8 +59,9 @@ struct ApiOptions {
   std::shared_ptr<exec::IoEngine> commit_engine;
 };
 
-// Execution: the HTTP worker parses, routes and validates; every route that may
-// touch storage or metadata then runs on the IoEngine (the connection stays
+// Execution: the HTTP worker parses, routes and validates; a records read that
+// memory can answer (ReadRequest::cache_only) is answered there, no I/O done;
+// every other route that may touch storage or metadata runs on the IoEngine (the connection stays
 // suspended meanwhile, holding no worker). A full engine queue is 503 (50304)
 // with Retry-After; a request whose deadline — counted from its arrival — passes
 // while it waits is 504. /healthz, /metrics, /readyz (from the ReadinessProber's
@@ -101,7 +102,10 @@ class ApiService {
   HttpResponse get_partition(Context& ctx);
   HttpResponse list_segments(Context& ctx);
   // May answer later (long-poll): responds through ctx itself.
-  void read_records(std::shared_ptr<Context> ctx);
+  // on_worker: on the HTTP worker, answered from memory if it can be (a read
+  // of cached blocks below the high watermark, no group); else it goes on to
+  // the I/O engine like every data route.
+  void read_records(std::shared_ptr<Context> ctx, bool on_worker = false);
   HttpResponse list_groups(Context& ctx);
   HttpResponse get_group_offsets(Context& ctx);
   HttpResponse commit_group_offsets(Context& ctx);

@@ -168,6 +168,7 @@ ApiError to_api_error(const Error& e) {
     case Errc::kTimeout: return {kUpstreamTimeout, public_message(e, "")};
     case Errc::kResourceExhausted: return {kOverloaded, e.message()};
     case Errc::kAlreadyExists:
+    case Errc::kWouldBlock:  // handled before it could get here (a bug if not)
     case Errc::kInternal:
       // An internal failure's text is for the log only.
       spdlog::warn("internal error: {}", e.to_string());

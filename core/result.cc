@@ -19,6 +19,7 @@ std::string_view errc_name(Errc c) {
     case Errc::kPreconditionFailed: return "precondition_failed";
     case Errc::kResourceExhausted: return "resource_exhausted";
     case Errc::kAlreadyExists: return "already_exists";
+    case Errc::kWouldBlock: return "would_block";
     case Errc::kInternal: return "internal";
   }
   return "unknown";

@@ -30,6 +30,10 @@ enum class Errc {
   kResourceExhausted,   // overload (429)
   kAlreadyExists,
   kInternal,
+  // The operation needs I/O and was asked to answer from memory only (e.g.
+  // read::ReadRequest::cache_only); the caller retries where I/O may run.
+  // Never reaches a client.
+  kWouldBlock,
 };
 
 std::string_view errc_name(Errc c);

@@ -207,6 +207,20 @@ Result<std::shared_ptr<const format::SegmentMeta>> LogReader::segment_meta(const
   return source_->meta(seg, deadline);
 }
 
+Result<std::shared_ptr<const format::SegmentMeta>> LogReader::cached_segment_meta(
+    const SegmentInfo& seg) {
+  SH_ASSIGN_OR_RETURN(auto meta, source_->cached_meta(seg));
+  if (meta == nullptr) return Error(Errc::kWouldBlock, "footer not cached");
+  return meta;
+}
+
+Result<std::shared_ptr<const format::DecodedBlock>> LogReader::cached_block(
+    const SegmentInfo& seg, const format::SegmentMeta& meta, size_t b) {
+  auto block = source_->cached_block(seg.key, meta, b, seg.bucket);
+  if (block == nullptr) return Error(Errc::kWouldBlock, "block not cached");
+  return block;
+}
+
 Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t ts,
                                               Deadline deadline) {
   const std::vector<SegmentInfo>& segs = snap.segments;
@@ -266,6 +280,17 @@ Result<uint64_t> LogReader::resolve_timestamp(const IndexSnapshot& snap, int64_t
 Result<ReadResult> LogReader::read(std::string_view topic, int32_t partition,
                                    const ReadRequest& req) {
   SH_ASSIGN_OR_RETURN(auto idx, known_index_of(topic, partition));
+  if (req.cache_only) {
+    const Error would_block(Errc::kWouldBlock, "the read needs storage or metadata");
+    auto snap = idx->snapshot();
+    if (!snap || clock_->now_steady() - snap->refreshed_at >= opts_.index_ttl) return would_block;
+    const bool below_end = (req.start.kind == StartPosition::Kind::kOffset &&
+                            req.start.offset < snap->high_watermark) ||
+                           (req.start.kind == StartPosition::Kind::kEarliest &&
+                            snap->log_start_offset < snap->high_watermark);
+    if (!below_end) return would_block;
+    return read_snapshot(*snap, req);  // kWouldBlock from the first thing not in memory
+  }
   const bool explicit_offset = req.start.kind == StartPosition::Kind::kOffset;
   SH_ASSIGN_OR_RETURN(auto snap, current(*idx, false, req.deadline));
   // A read at or past the end may be looking for segments we have not seen yet.
@@ -323,7 +348,8 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
   // A failure after records were gathered ends the result before it: what was
   // read is returned, and the next read (from next_offset) meets the error.
   auto stop_or_fail = [&](Error e) -> std::optional<Error> {
-    if (out.records.empty()) return e;
+    // Not in memory (cache_only): the whole read goes where I/O may run.
+    if (out.records.empty() || e.code() == Errc::kWouldBlock) return e;
     out.stopped_by = std::move(e);
     done = true;
     return std::nullopt;
@@ -331,7 +357,7 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
   for (size_t s = snap->segment_for_offset(offset); s < snap->segments.size() && !done; ++s) {
     const SegmentInfo& seg = snap->segments[s];
     // A segment whose footer the index lacks is read here, only when a read reaches it.
-    auto meta_or = segment_meta(seg, req.deadline);
+    auto meta_or = req.cache_only ? cached_segment_meta(seg) : segment_meta(seg, req.deadline);
     if (!meta_or.ok()) {
       if (auto e = stop_or_fail(std::move(meta_or).error())) return std::move(*e);
       break;
@@ -341,13 +367,14 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
     // The blocks this request will want from this segment, read in one go when
     // they are not cached (stored sizes bound raw ones from below: an estimate
     // that errs towards reading ahead).
-    source_->will_read(seg.key, *meta, first_block,
+    if (!req.cache_only) source_->will_read(seg.key, *meta, first_block,
                        blocks_wanted(*meta, first_block, offset,
                                      max_records - std::min<uint64_t>(out.records.size(), max_records),
                                      req.max_bytes - std::min(out.bytes, req.max_bytes)),
                        req.deadline, seg.bucket);
     for (size_t b = first_block; b < meta->index.size() && !done; ++b) {
-      auto block_or = source_->block(seg.key, *meta, b, req.deadline, seg.bucket);
+      auto block_or = req.cache_only ? cached_block(seg, *meta, b)
+                                     : source_->block(seg.key, *meta, b, req.deadline, seg.bucket);
       if (!block_or.ok()) {
         if (auto e = stop_or_fail(std::move(block_or).error())) return std::move(*e);
         break;

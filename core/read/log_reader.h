@@ -57,6 +57,12 @@ struct ReadRequest {
   // (format::DecodedBlock::encoded) — each costs its encoded size (record_cost
   // is then not used), and RecordRef::encoded points at the encoding.
   std::shared_ptr<const format::RecordEncoder> encoder;
+  // Answer from memory only — the partition's index (fresh within its TTL),
+  // footers and decoded blocks — or fail with kWouldBlock and do nothing else
+  // (the caller then reads where I/O may run). Reads at or past the high
+  // watermark and timestamp starts always need the other path. For the HTTP
+  // workers' warm path: no hop to the I/O engine for what is cached.
+  bool cache_only = false;
   Deadline deadline;
 };
 
@@ -165,6 +171,11 @@ class LogReader {
   // offset is not the one the metadata gave.
   Result<std::shared_ptr<const format::SegmentMeta>> segment_meta(const SegmentInfo& seg,
                                                                   Deadline deadline);
+  // segment_meta / SegmentSource::block from memory only: kWouldBlock if not there.
+  Result<std::shared_ptr<const format::SegmentMeta>> cached_segment_meta(const SegmentInfo& seg);
+  Result<std::shared_ptr<const format::DecodedBlock>> cached_block(const SegmentInfo& seg,
+                                                                   const format::SegmentMeta& meta,
+                                                                   size_t b);
 
   std::shared_ptr<MetadataStore> metadata_;
   LogReaderOptions opts_;

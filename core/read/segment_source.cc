@@ -91,6 +91,28 @@ Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::meta(const Seg
   return m;
 }
 
+Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::cached_meta(
+    const SegmentInfo& segment) {
+  MetaPtr m = meta_loader_->cached(cache_name(segment.key, segment.bucket));
+  if (m == nullptr) return MetaPtr();
+  SH_RETURN_IF_ERROR(check_footer_against_row(*m, segment));
+  return m;
+}
+
+std::shared_ptr<const format::DecodedBlock> SegmentSource::cached_block(
+    const std::string& key, const format::SegmentMeta& meta, size_t block_index,
+    const std::string& bucket) {
+  const std::string bkey =
+      block_key(cache_name(key, bucket), meta.etag, meta.index[block_index].handle.position);
+  auto charge = [](const format::DecodedBlock& b) { return b.memory_charge(); };
+  bool recharged = false;
+  auto hit = block_cache_.lookup_recharged(bkey, charge, &recharged);
+  if (hit == nullptr) return nullptr;  // not a miss yet: the read goes on where I/O may run
+  block_metrics_.hits.Increment();
+  if (recharged) update_gauges();
+  return hit;
+}
+
 Result<format::Compression> SegmentSource::compression_of(ObjectStore& store,
                                                           const std::string& name,
                                                           const std::string& key,

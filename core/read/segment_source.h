@@ -74,6 +74,15 @@ class SegmentSource {
   Result<std::shared_ptr<const format::SegmentMeta>> meta(const SegmentInfo& segment,
                                                           Deadline deadline);
 
+  // meta(segment) from memory only: nullptr when the footer is not cached (no
+  // I/O); errors as meta(segment) for a cached footer that disagrees with its row.
+  Result<std::shared_ptr<const format::SegmentMeta>> cached_meta(const SegmentInfo& segment);
+  // block() from the decoded-block cache only: nullptr when it is not there.
+  std::shared_ptr<const format::DecodedBlock> cached_block(const std::string& key,
+                                                           const format::SegmentMeta& meta,
+                                                           size_t block_index,
+                                                           const std::string& bucket = {});
+
   // Block `block_index` of the segment (REQUIRES: block_index < meta.index.size()).
   Result<std::shared_ptr<const format::DecodedBlock>> block(const std::string& key,
                                                             const format::SegmentMeta& meta,

@@ -286,6 +286,33 @@ TEST(ApiEngineTest, SlowCommitsRunOnTheirOwnEngineAndNeverStarveReads) {
   for (auto& c : commits) EXPECT_EQ(c.get().status, 204);
 }
 
+TEST(ApiEngineTest, ACachedReadIsAnsweredOnTheWorkerEvenWithTheEngineFull) {
+  // One engine thread and one queue slot, both taken by slow cold reads: a read
+  // of what is in memory (the harness read offset 0 at start) needs no engine
+  // and is answered at once; a cold one is refused (503), so the engine was full.
+  Harness h({/*threads=*/1, /*max_queued=*/1}, 10000);
+  h.store->add(testing::FaultRule::delay("get_range", 3000));
+  auto slow1 = std::async(std::launch::async, [&] { return h.get("/topics/t/partitions/0/records?offset=3000&max_records=1"); });
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 1000 && h.engine->running() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.engine->running() == 1;
+  }());
+  auto slow2 = std::async(std::launch::async, [&] { return h.get("/topics/t/partitions/0/records?offset=3500&max_records=1"); });
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 1000 && h.engine->queued() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return h.engine->queued() == 1;
+  }());
+  const auto t0 = Clock::now();
+  auto warm = h.get("/topics/t/partitions/0/records?offset=0&max_records=1", 5000);
+  EXPECT_LT(ms_since(t0), 1000) << "a cached read must not wait for the engine";
+  ASSERT_EQ(warm.status, 200) << warm.body;
+  EXPECT_EQ(json::parse(warm.body)["records"][0]["offset"], 0);
+  auto cold = h.get("/topics/t/partitions/0/records?offset=2000&max_records=1", 5000);
+  EXPECT_EQ(cold.status, 503) << "a read that needs the store still goes to the (full) engine";
+  EXPECT_EQ(slow1.get().status, 200);
+  EXPECT_EQ(slow2.get().status, 200);
+}
+
 namespace stream_refusal {
 
 // A raw HTTP/1.1 client: sends one GET and reads only when told to, so the
