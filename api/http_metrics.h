@@ -1,6 +1,7 @@
 // HTTP-level metrics, kept in one place.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include <prometheus/counter.h>
@@ -23,6 +24,11 @@ struct HttpMetrics {
   prometheus::Counter& records_served;
   prometheus::Counter& record_bytes_served;
   prometheus::Family<prometheus::Counter>& long_polls;   // {outcome}
+
+ private:
+  // Tells this instance's entries apart in the per-thread caches of observe()
+  // (an address could be reused by a later instance; an id is never).
+  const uint64_t id_;
 };
 
 }  // namespace sh::api
