@@ -20,7 +20,7 @@
 #        nothing of the project — build the binary first)
 # Env:   SOAK_SECONDS (600; CI 120)  SOAK_FRACTION (0.8)  SAMPLE_SECONDS (5)
 #        CAP_SECONDS (8)  CAP_CONCURRENCY (16)  BLOCK_CACHE_BYTES (8 MiB)
-#        SERVER_CORE (1)  CLIENT_CORE (0)  RSS_SLACK_MIB (8)  RSS_TREND_MIB (4)  FD_SLACK (2)
+#        SERVER_CORE (1)  CLIENT_CORE (0)  RSS_SLACK_MIB (32)  RSS_TREND_MIB (4)  FD_SLACK (2)
 #        THREAD_SLACK (0)  P99_FLOOR_MS (200)  P99_COMMIT_FLOOR_MS (500)  SOAK_MD (bench/soak/last-run.md)
 #        MIX (warm=45,cold=30,poll=6,stream=8,follow=4,commit=3)  KEEP_TMP=1 keeps the temp dir
 # Needs: g++, curl, taskset, python3, ss.
@@ -158,7 +158,7 @@ cat >"$tmp/report.json" <<EOF
 {"loadgen": "$tmp/soak.jsonl", "samples": "$tmp/samples.jsonl", "md": "$md",
  "soak_seconds": $soak_seconds, "warmup_seconds": $warmup,
  "rate": $rate, "capacity": $capacity, "fraction": $fraction, "cap_seconds": $cap_seconds,
- "cap_concurrency": $cap_conc, "rss_slack_mib": ${RSS_SLACK_MIB:-8}, "rss_trend_mib": ${RSS_TREND_MIB:-4}, "fd_slack": ${FD_SLACK:-2},
+ "cap_concurrency": $cap_conc, "rss_slack_mib": ${RSS_SLACK_MIB:-32}, "rss_trend_mib": ${RSS_TREND_MIB:-4}, "fd_slack": ${FD_SLACK:-2},
  "thread_slack": ${THREAD_SLACK:-0}, "p99_floor_ms": ${P99_FLOOR_MS:-200},
  "p99_commit_floor_ms": ${P99_COMMIT_FLOOR_MS:-500}, "poll_timeout_ms": $poll_timeout_ms,
  "pre": $pre, "post": $post, "post_wait": $post_wait, "post_states": "$post_states",
