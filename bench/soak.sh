@@ -26,6 +26,7 @@
 # Needs: g++, curl, taskset, python3, ss.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 bin=${1:-$root/build/release/service/streamhouse}
 soak_seconds=${SOAK_SECONDS:-600}
 fraction=${SOAK_FRACTION:-0.8}
@@ -53,27 +54,12 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 tmp=$(mktemp -d /tmp/sh-soak-XXXXXX)
 server_pid="" sampler_pid=""
-stop_pid() {
-  local pid=$1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$sampler_pid"
   stop_pid "$server_pid"
   if [[ -n "${KEEP_TMP:-}" ]]; then echo "soak.sh: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
-free_port() {
-  for _ in $(seq 50); do
-    local p=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-  done
-  echo "soak.sh: no free port found" >&2
-  exit 1
-}
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== soak: $soak_seconds s at $fraction of capacity; binary $bin; load average $load_start"

@@ -22,6 +22,7 @@
 # Needs: curl, taskset, python3, ss.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/bench/lib.sh"
 bin=${1:-$root/build/release/service/streamhouse}
 records=${RECORDS:-10000000}
 n_follow=${FOLLOWERS:-1000}
@@ -44,22 +45,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d /tmp/sh-followers-XXXXXX)
 data=${DATA_DIR:-$tmp/data}
 server_pid="" sampler_pid=""
-stop_pid() {
-  local pid=$1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 cleanup() { stop_pid "$sampler_pid"; stop_pid "$server_pid"; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() {
-  for _ in $(seq 50); do
-    local p=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-  done
-  echo "run.sh: no free port found" >&2; exit 1
-}
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), binary $bin"
 
 if [[ -f "$data/.complete-$records" ]]; then

@@ -24,6 +24,7 @@
 # Needs: nginx, wrk, curl, taskset, ss.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/bench/lib.sh"
 bin=${1:-$root/build/release/service/streamhouse}
 rounds=${ROUNDS:-5}
 duration=${DURATION:-5}
@@ -47,13 +48,6 @@ tmp=$(mktemp -d /tmp/sh-warm-bench-XXXXXX)
 chmod 755 "$tmp"  # nginx workers (user nobody when started as root) read $tmp/www
 server_pid=""
 nginx_pid=""
-stop_pid() {
-  local pid=$1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$server_pid"
   stop_pid "$nginx_pid"
@@ -61,14 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  for _ in $(seq 50); do
-    local p=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-  done
-  echo "run.sh: no free port found" >&2
-  exit 1
-}
 
 echo "== demo data (scripts/make-demo-data.sh) into $tmp/data"
 "$root/scripts/make-demo-data.sh" "$bin" "$tmp/data" >/dev/null
