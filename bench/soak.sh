@@ -43,9 +43,7 @@ max_records=100 stream_records=500 poll_timeout_ms=500 follow_ms=1000 groups=32
 py=/usr/bin/python3
 soakpy=$root/bench/soak/soak.py
 
-for tool in g++ curl taskset ss; do
-  command -v "$tool" >/dev/null || { echo "soak.sh: '$tool' is not installed" >&2; exit 2; }
-done
+need_tools soak.sh g++ curl taskset ss
 [[ -x "$bin" ]] || { echo "soak.sh: no executable at $bin (build it first)" >&2; exit 2; }
 # warm-up: the first quarter of the run (caches fill); the rest is cut in thirds
 warmup=$((soak_seconds / 4))

@@ -35,9 +35,7 @@ client_core=${CLIENT_CORE:-0}
 py=/usr/bin/python3
 fpy=$root/bench/followers/followers.py
 soakpy=$root/bench/soak/soak.py
-for tool in curl taskset ss; do
-  command -v "$tool" >/dev/null || { echo "run.sh: '$tool' is not installed" >&2; exit 2; }
-done
+need_tools run.sh curl taskset ss
 [[ -x "$bin" ]] || { echo "run.sh: no executable at $bin (build it first)" >&2; exit 2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 (($(ulimit -n) > n_follow + n_active + 100)) || { echo "run.sh: ulimit -n $(ulimit -n) is too low" >&2; exit 2; }

@@ -29,9 +29,7 @@ block_cache=${BLOCK_CACHE_BYTES:-1073741824}
 pin=(nice -n "${NICE:-0}" taskset -c)  # pin CORE COMMAND...
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 
-for tool in curl taskset python3 ss; do
-  command -v "$tool" >/dev/null || { echo "run.sh: '$tool' is not installed" >&2; exit 2; }
-done
+need_tools run.sh curl taskset python3 ss
 [[ -x "$nginx" ]] || { echo "run.sh: nginx is not installed" >&2; exit 2; }
 [[ -x "$bin" ]] || { echo "run.sh: no executable at $bin (build it first)" >&2; exit 2; }
 

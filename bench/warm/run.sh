@@ -38,9 +38,7 @@ nginx=$(command -v nginx || echo /usr/sbin/nginx)
 thread_args=()
 [[ -n "${SERVER_THREADS:-}" ]] && thread_args=(--threads "$SERVER_THREADS")
 
-for tool in wrk curl taskset ss; do
-  command -v "$tool" >/dev/null || { echo "run.sh: '$tool' is not installed" >&2; exit 2; }
-done
+need_tools run.sh wrk curl taskset ss
 [[ -x "$nginx" ]] || { echo "run.sh: nginx is not installed" >&2; exit 2; }
 [[ -x "$bin" ]] || { echo "run.sh: no executable at $bin (build it first)" >&2; exit 2; }
 
