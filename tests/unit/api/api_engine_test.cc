@@ -323,7 +323,7 @@ class RawClient {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int small = 4096;  // a small receive buffer: the server's writes stall early
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    timeval tv{15, 0};  // no read waits longer (a hung server fails the test, not CI)
+    timeval tv{60, 0};  // no read waits longer (a hung server fails the test, not CI)
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -408,7 +408,8 @@ TEST(ApiEngineTest, AStreamWhoseNextReadFindsTheEngineFullWaitsForItAndRunsToIts
   const auto t0 = Clock::now();
   while (client.read_some(&got)) {
   }
-  EXPECT_LT(ms_since(t0), 14000) << "the stream never ended";
+  // A deadlock never ends; the bound is loose for sanitizer builds.
+  EXPECT_LT(ms_since(t0), 60000) << "the stream never ended";
   EXPECT_EQ(got.find("{\"error\""), std::string::npos) << "no error line: the stream waited";
   EXPECT_NE(got.find("\"offset\":59999,"), std::string::npos) << "the last record came";
   EXPECT_NE(got.find("{\"end\":{\"next_offset\":60000,\"reason\":\"high_watermark\"}}"),
