@@ -224,21 +224,7 @@ void StreamHandler::serve(const std::string& topic, int32_t partition, const Que
   auto producer = read::RecordStream::open(reader_, notifier_, engine_, std::move(encoder), so);
   if (!producer.ok()) return core_fail(producer.error());
 
-  auto body = std::make_shared<ResponseStream>();
-  auto session = std::make_shared<StreamSession<read::RecordStream>>(*producer, body, &metrics_);
-  // The drain callback owns the session: it lives as long as the body does.
-  body->on_drain(kLowWaterBytes, [session] { session->pump(); });
-  std::weak_ptr<StreamSession<read::RecordStream>> weak = session;
-  (*producer)->start([weak] {
-    if (auto s = weak.lock()) s->pump();
-  });
-
-  HttpResponse r;
-  r.content_type = sse ? "text/event-stream" : "application/x-ndjson";
-  r.stream = std::move(body);
-  r.with_header("Cache-Control", "no-store");
-  r.with_header("X-Accel-Buffering", "no");
-  answer(std::move(r));
+  answer(streaming_response(*producer, &metrics_, sse));
 }
 
 }  // namespace sh::api

@@ -124,4 +124,25 @@ class StreamSession {
   std::optional<std::string_view> outcome_;
 };
 
+// The streamed response of `producer`: a ResponseStream whose drain callback
+// owns the session (it lives as long as the body does), production started,
+// NDJSON or SSE headers set.
+template <class Producer>
+HttpResponse streaming_response(const std::shared_ptr<Producer>& producer, StreamMetrics* metrics,
+                                bool sse) {
+  auto body = std::make_shared<ResponseStream>();
+  auto session = std::make_shared<StreamSession<Producer>>(producer, body, metrics);
+  body->on_drain(StreamHandler::kLowWaterBytes, [session] { session->pump(); });
+  std::weak_ptr<StreamSession<Producer>> weak = session;
+  producer->start([weak] {
+    if (auto s = weak.lock()) s->pump();
+  });
+  HttpResponse r;
+  r.content_type = sse ? "text/event-stream" : "application/x-ndjson";
+  r.stream = std::move(body);
+  r.with_header("Cache-Control", "no-store");
+  r.with_header("X-Accel-Buffering", "no");
+  return r;
+}
+
 }  // namespace sh::api

@@ -303,21 +303,7 @@ void TopicStreamHandler::serve(const std::string& topic, const QueryParams& q, c
     }
   }
 
-  auto body = std::make_shared<ResponseStream>();
-  auto session = std::make_shared<StreamSession<read::TopicStream>>(*producer, body, &metrics_);
-  // The drain callback owns the session: it lives as long as the body does.
-  body->on_drain(StreamHandler::kLowWaterBytes, [session] { session->pump(); });
-  std::weak_ptr<StreamSession<read::TopicStream>> weak = session;
-  (*producer)->start([weak] {
-    if (auto s = weak.lock()) s->pump();
-  });
-
-  HttpResponse r;
-  r.content_type = sse ? "text/event-stream" : "application/x-ndjson";
-  r.stream = std::move(body);
-  r.with_header("Cache-Control", "no-store");
-  r.with_header("X-Accel-Buffering", "no");
-  answer(std::move(r));
+  answer(streaming_response(*producer, &metrics_, sse));
 }
 
 }  // namespace sh::api
