@@ -263,13 +263,14 @@ void SegmentSource::prefetch_segment(const std::string& key, const std::string& 
   if (!fetcher_) return;
   const std::string name = cache_name(key, bucket);
   if (!fetcher_->wants_start(name)) return;
-  auto store = store_for(bucket);
-  if (!store.ok()) return;
-  ObjectStore* st = *store;
   std::shared_ptr<BlockFetcher> fetcher = fetcher_;
-  (void)fetcher->submit([this, fetcher, st, key, bucket, name] {
+  // Everything that may touch a store (opening a bucket's store too) runs on
+  // the prefetch engine: this is also called from HTTP workers (cache_only reads).
+  (void)fetcher->submit([this, fetcher, key, bucket, name] {
+    auto store = store_for(bucket);
+    if (!store.ok()) return;
     auto m = meta(key, Deadline::after(Millis(30000)), bucket);
-    if (m.ok()) fetcher->start_ahead(*st, name, key, **m);
+    if (m.ok()) fetcher->start_ahead(**store, name, key, **m);
   });
 }
 
