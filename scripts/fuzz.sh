@@ -34,9 +34,7 @@ max_len() {
 }
 
 scripts/install-deps.sh --test
-launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake --preset fuzz -B "$build_dir" "${launcher[@]}"
+cmake --preset fuzz -B "$build_dir"
 cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]}"
 
 work=$(mktemp -d /tmp/streamhouse-fuzz.XXXXXX)

@@ -13,6 +13,7 @@
 
 #include "tests/e2e/support/process.h"
 #include "tests/e2e/support/served_store.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::testing {
 namespace {
@@ -214,7 +215,7 @@ TEST_F(HttpE2E, HealthReadinessMetricsAndOpenApi) {
 
   auto spec = http_get(server_->url("/openapi.yaml"));
   ASSERT_EQ(spec.status, 200);
-  std::ifstream f(std::string(SH_SOURCE_DIR) + "/openapi/openapi.yaml", std::ios::binary);
+  std::ifstream f(sh::testing::source_dir() + "/openapi/openapi.yaml", std::ios::binary);
   std::stringstream want;
   want << f.rdbuf();
   EXPECT_EQ(spec.body, want.str()) << "/openapi.yaml must serve openapi/openapi.yaml byte for byte";

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "core/text/ascii.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::testing {
 namespace {
@@ -68,7 +69,7 @@ size_t write_header(char* p, size_t size, size_t n, void* ud) {
 
 }  // namespace
 
-std::string streamhouse_binary() { return std::string(SH_BINARY_DIR) + "/service/streamhouse"; }
+std::string streamhouse_binary() { return sh::testing::binary_dir() + "/service/streamhouse"; }
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input,
                           const std::map<std::string, std::string>& env) {

@@ -8,10 +8,11 @@
 #include <vector>
 
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::testing {
 
-// Path of the built binary (SH_BINARY_DIR/service/streamhouse).
+// Path of the built binary (the build tree's service/streamhouse).
 std::string streamhouse_binary();
 
 struct CommandResult {

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/support/process.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::testing {
 namespace {
@@ -242,7 +243,7 @@ TEST_F(Ecosystem, ProbeExitsZeroOnlyOnA2xx) {
 TEST_F(Ecosystem, RealPrometheusScrapesTheServiceAndEvaluatesTheAlertRules) {
   ASSERT_EQ(access("/usr/bin/prometheus", X_OK), 0) << "scripts/install-deps.sh --test installs prometheus";
   TempDir pdir;
-  const std::string alerts = std::string(SH_SOURCE_DIR) + "/docker/prometheus/alerts.yml";
+  const std::string alerts = sh::testing::source_dir() + "/docker/prometheus/alerts.yml";
   std::ofstream(pdir.path() + "/prometheus.yml") << fmt::format(
       "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
       "rule_files:\n  - {}\n"
@@ -335,7 +336,7 @@ TEST_F(Ecosystem, RealPrometheusScrapesTheServiceAndEvaluatesTheAlertRules) {
 
   // Every expression of the Grafana dashboard is valid PromQL that this Prometheus
   // evaluates (Grafana's variables replaced as Grafana would).
-  std::ifstream dash_file(std::string(SH_SOURCE_DIR) + "/docker/grafana/streamhouse.json");
+  std::ifstream dash_file(sh::testing::source_dir() + "/docker/grafana/streamhouse.json");
   json dash = json::parse(dash_file, nullptr, false);
   ASSERT_TRUE(dash.is_object()) << "docker/grafana/streamhouse.json is not JSON";
   size_t evaluated = 0;

@@ -1,7 +1,7 @@
 // What the tests of the real `streamhouse` binary over Ceph RGW share: spawning
 // processes, a `streamhouse serve` child with its HTTP port, log and /metrics.
 // Environment: S3_ENDPOINT, S3_ACCESS, S3_SECRET, S3_BUCKET; STREAMHOUSE_BIN
-// overrides the binary path (SH_STREAMHOUSE_BIN, set by CMake, is the default).
+// overrides the binary path (the build tree's service/streamhouse is the default).
 #pragma once
 
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "core/storage/s3/curl_transport.h"
+#include "tests/support/test_paths.h"
 
 extern char** environ;
 
@@ -36,7 +37,7 @@ inline std::string env(const char* name) {
 
 inline std::string binary() {
   std::string b = env("STREAMHOUSE_BIN");
-  return b.empty() ? std::string(SH_STREAMHOUSE_BIN) : b;
+  return b.empty() ? sh::testing::binary_dir() + "/service/streamhouse" : b;
 }
 
 inline int free_port() {

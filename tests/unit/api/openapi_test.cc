@@ -11,6 +11,7 @@
 #include "api/auth.h"
 #include "api/errors.h"
 #include "api/routes.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::api {
 namespace {
@@ -21,7 +22,7 @@ struct DocRoute {
 };
 
 std::string read_spec() {
-  std::ifstream f(std::string(SH_SOURCE_DIR) + "/openapi/openapi.yaml");
+  std::ifstream f(sh::testing::source_dir() + "/openapi/openapi.yaml");
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();

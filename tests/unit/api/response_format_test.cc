@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/errors.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::api {
 namespace {
@@ -68,7 +69,7 @@ TEST(TakePretty, OnlyJsonRoutesTakeIt) {
 // openapi/openapi.yaml references the shared `pretty` parameter on exactly the
 // routes that take it (api/routes.h lists only each route's own parameters).
 TEST(TakePretty, TheDocumentListsItOnExactlyTheseRoutes) {
-  std::ifstream f(std::string(SH_SOURCE_DIR) + "/openapi/openapi.yaml");
+  std::ifstream f(sh::testing::source_dir() + "/openapi/openapi.yaml");
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string doc = ss.str();

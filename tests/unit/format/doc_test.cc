@@ -14,6 +14,7 @@
 #include "core/format/format.h"
 #include "core/format/segment_reader.h"
 #include "core/format/segment_writer.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::format {
 namespace {
@@ -28,9 +29,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string doc() { return read_file(std::string(SH_SOURCE_DIR) + "/docs/segment-format.md"); }
+std::string doc() { return read_file(sh::testing::source_dir() + "/docs/segment-format.md"); }
 std::string golden() {
-  return read_file(std::string(SH_SOURCE_DIR) + "/tests/data/format/golden_v1.bin");
+  return read_file(sh::testing::source_dir() + "/tests/data/format/golden_v1.bin");
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

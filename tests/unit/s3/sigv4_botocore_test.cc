@@ -12,6 +12,7 @@
 
 #include "core/storage/s3/crypto.h"
 #include "core/storage/s3/sigv4.h"
+#include "tests/support/test_paths.h"
 
 namespace sh::s3 {
 namespace {
@@ -114,7 +115,7 @@ TEST(SigV4Botocore, RandomizedRequestsSignIdenticallyToBotocore) {
   ASSERT_GE(fd, 0);
   close(fd);
   { std::ofstream(path) << j.dump(); }
-  const std::string cmd = std::string("/usr/bin/python3 ") + SH_BOTOCORE_SIGNER + " " + path;
+  const std::string cmd = "/usr/bin/python3 " + sh::testing::source_dir() + "/tests/unit/s3/botocore_sign.py " + path;
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[65536];
