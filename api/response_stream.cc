@@ -10,32 +10,48 @@ namespace sh::api {
 
 namespace detail {
 
+namespace {
+// Small writes (heartbeats, end lines) join the last part up to this size.
+constexpr size_t kJoinBytes = 4096;
+}  // namespace
+
 void StreamState::append_locked(std::string_view bytes, bool finish) {
-  buf.append(bytes);
+  if (!bytes.empty()) {
+    if (!parts.empty() && parts.back().size() + bytes.size() <= kJoinBytes) {
+      parts.back().append(bytes);
+    } else {
+      parts.emplace_back(bytes);
+    }
+    queued += bytes.size();
+  }
   finished = finish;
 }
 
 size_t StreamState::take_locked(char* out, size_t max, std::function<void()>* drain_out) {
-  size_t before = queued_locked();
-  size_t n = std::min(before, max);
-  std::memcpy(out, buf.data() + head, n);
-  head += n;
-  if (head == buf.size()) {
-    buf.clear();
-    head = 0;
-  } else if (head > (size_t{64} << 10) && head > buf.size() / 2) {
-    buf.erase(0, head);
-    head = 0;
+  const size_t before = queued;
+  size_t n = 0;
+  while (n < max && !parts.empty()) {
+    const std::string& part = parts.front();
+    const size_t k = std::min(part.size() - head, max - n);
+    std::memcpy(out + n, part.data() + head, k);
+    n += k;
+    head += k;
+    if (head == part.size()) {
+      parts.pop_front();
+      head = 0;
+    }
   }
-  if (before > low_watermark && queued_locked() <= low_watermark) *drain_out = drain;
+  queued -= n;
+  if (before > low_watermark && queued <= low_watermark) *drain_out = drain;
   return n;
 }
 
 std::function<void()> StreamState::close_locked() {
   closed = true;
   conn.reset();
-  buf.clear();
+  parts.clear();
   head = 0;
+  queued = 0;
   return drain;
 }
 

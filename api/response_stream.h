@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -74,8 +75,12 @@ class StreamConnection {
 // Fields are guarded by mu; methods named *_locked require it held.
 struct StreamState {
   mutable std::mutex mu;
-  std::string buf;  // queued bytes are buf[head..)
+  // Queued bytes: parts[0][head..), then the other parts. A part is freed as
+  // soon as it is sent, so a stream holds about what is queued, not the
+  // largest backlog it ever had.
+  std::deque<std::string> parts;
   size_t head = 0;
+  size_t queued = 0;
   bool finished = false;   // finish() called
   bool closed = false;     // request completed (sent, client gone, or server stopped)
   bool cancelled = false;  // server stopping: end the body with an error
@@ -86,7 +91,7 @@ struct StreamState {
 
   static StreamState& of(ResponseStream& s) { return *s.state_; }
 
-  size_t queued_locked() const { return buf.size() - head; }
+  size_t queued_locked() const { return queued; }
   // finish() not called and the stream neither closed nor cancelled.
   bool accepting_locked() const { return !finished && !closed && !cancelled; }
   // REQUIRES: accepting_locked().

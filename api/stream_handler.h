@@ -64,8 +64,8 @@ class StreamHandler {
  public:
   // Bytes queued in the response above which the handler stops feeding it,
   // and the level at which it starts again.
-  static constexpr size_t kHighWaterBytes = size_t{128} << 10;
-  static constexpr size_t kLowWaterBytes = size_t{64} << 10;
+  static constexpr size_t kHighWaterBytes = size_t{64} << 10;
+  static constexpr size_t kLowWaterBytes = size_t{32} << 10;
 
   // REQUIRES: reader, metadata, engine non-null and outliving every stream;
   // `lag` may be null.

@@ -58,11 +58,12 @@ struct RecordStreamOptions {
   std::optional<uint64_t> end_offset;   // exclusive
   bool follow = false;
   // Framed chunks queued at most, and the LogReader max_bytes of one chunk's
-  // read: 2 x 64 KiB per stream (with the response's 128 KiB: ~256 KiB per
-  // active stream; the chunks are copies of encoded runs, so small ones cost
-  // little throughput).
+  // read: 2 x 32 KiB per stream (with the response's 64 KiB and libmicrohttpd's
+  // pool: ~0.2 MiB per active stream, measured ~0.26 MiB in bench/followers;
+  // the chunks are copies of encoded runs, so small ones cost little
+  // throughput: bench/stream measured the same records/s as with 64 KiB).
   size_t max_chunks = 2;
-  uint64_t chunk_bytes = 64u << 10;
+  uint64_t chunk_bytes = 32u << 10;
   // ReadRequest::record_cost of the chunk reads (e.g. the framed size, so that
   // chunk_bytes bounds the framed bytes); nullptr: the record's stored size.
   std::function<uint64_t(const RecordView&)> record_cost;

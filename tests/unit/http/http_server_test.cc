@@ -634,6 +634,41 @@ HttpResponse stream_response(std::shared_ptr<ResponseStream> stream) {
   return r;
 }
 
+// The queued bytes of a stream: a part is freed as soon as it is sent (a stream
+// holds about what is queued, not its largest backlog), small writes join the
+// last part, and bytes come out whole and in order across parts.
+TEST(HttpServerStream, QueuedPartsAreFreedAsTheyAreSentAndSmallWritesJoin) {
+  detail::StreamState ss;
+  const std::string a(32 << 10, 'a'), b(32 << 10, 'b');
+  ss.append_locked(a, false);
+  ss.append_locked(b, false);
+  ss.append_locked(": heartbeat\n", false);  // joins neither 32 KiB part: a part of its own
+  ss.append_locked(": heartbeat\n", false);  // joins the small part
+  EXPECT_EQ(ss.parts.size(), 3u);
+  EXPECT_EQ(ss.queued_locked(), a.size() + b.size() + 24);
+
+  ss.low_watermark = 16 << 10;
+  bool drained = false;
+  ss.drain = [&] { drained = true; };
+  std::string out(40 << 10, '\0');
+  std::function<void()> drain;
+  ASSERT_EQ(ss.take_locked(out.data(), out.size(), &drain), out.size());
+  EXPECT_EQ(out, a + b.substr(0, (40 << 10) - a.size()));
+  EXPECT_EQ(ss.parts.size(), 2u) << "the first part was sent whole and must be gone";
+  EXPECT_EQ(ss.queued_locked(), b.size() - (8 << 10) + 24);
+  EXPECT_FALSE(drain) << "still above the low watermark";
+
+  std::string rest(64 << 10, '\0');
+  const size_t n = ss.take_locked(rest.data(), rest.size(), &drain);
+  rest.resize(n);
+  EXPECT_EQ(rest, b.substr(8 << 10) + ": heartbeat\n: heartbeat\n");
+  EXPECT_TRUE(ss.parts.empty());
+  EXPECT_EQ(ss.queued_locked(), 0u);
+  ASSERT_TRUE(drain) << "falling to the low watermark returns the drain callback";
+  drain();
+  EXPECT_TRUE(drained);
+}
+
 TEST(HttpServerStream, ChunkedBodyFedFromAnotherThreadHoldsNoWorkerWhileIdle) {
   std::mutex mu;
   std::condition_variable cv;
