@@ -40,7 +40,8 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
       ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->capture_default_str();
   cmd->add_option("--block-cache-bytes", o->block_cache_bytes,
-                  "Memory for decoded blocks (LRU by bytes)")
+                  "Memory for blocks: decoded blocks (LRU by bytes) and, with read-ahead on, "
+                  "the read-ahead buffer of stored bytes (a quarter of it, at most 64 MiB)")
       ->capture_default_str();
   cmd->add_option("--disk-cache-dir", o->disk_cache_dir,
                   "Directory for the disk cache of stored blocks (kept across restarts); "
@@ -132,6 +133,9 @@ Result<HttpLimits> resolve_http_limits(const ServeOptions& o) {
   return l;
 }
 
+// Niceness of the I/O engines' threads relative to the HTTP workers.
+constexpr int kStorageNice = 5;
+
 int run_serve(const ServeOptions& o) {
   // glibc gives each thread that allocates its own arena (up to 8 per core);
   // blocks decoded on one I/O thread and freed on another then leave memory
@@ -188,7 +192,11 @@ int run_serve(const ServeOptions& o) {
   // Also reports the process_* metrics and streamhouse_build_info at each scrape.
   auto registry = std::make_shared<api::ProcessMetricsRegistry>();
   read::LogReaderOptions ro;
-  ro.source.block_cache_bytes = o.block_cache_bytes;
+  // One flag bounds the memory for blocks: the read-ahead buffer (stored bytes
+  // prefetched or in flight) is carved out of it, the decoded cache gets the rest.
+  const uint64_t readahead_buffer =
+      o.readahead_max_bytes == 0 ? 0 : std::min<uint64_t>(o.block_cache_bytes / 4, uint64_t{64} << 20);
+  ro.source.block_cache_bytes = o.block_cache_bytes - readahead_buffer;
   const bool listing = o.backend.metadata == "listing" || o.backend.metadata.empty();
   const int64_t ttl_ms = o.index_ttl_ms > 0 ? o.index_ttl_ms : (listing ? 5000 : 30000);
   ro.index_ttl = Millis(ttl_ms);
@@ -214,10 +222,14 @@ int run_serve(const ServeOptions& o) {
     spdlog::info("disk cache: {} ({} bytes, {} entries kept from before)", o.disk_cache_dir,
                  disk->stats().bytes, disk->stats().entries);
   }
+  // Storage work runs a little below the HTTP workers (IoEngineOptions::nice):
+  // on saturated cores, what memory can answer (/healthz, warm reads, streams
+  // being pumped) goes first.
   auto prefetch_engine = std::make_shared<exec::IoEngine>(
-      exec::IoEngineOptions{8, 4096, "readahead"}, *registry);
+      exec::IoEngineOptions{8, 4096, "readahead", kStorageNice}, *registry);
   read::BlockFetcherOptions bfo;
   bfo.readahead_max_bytes = o.readahead_max_bytes;
+  bfo.max_inflight_bytes = readahead_buffer;
   auto fetcher = std::make_shared<read::BlockFetcher>(bfo, disk.get(), prefetch_engine.get(), *registry);
   backends->source->set_block_fetcher(fetcher);
   auto reader = std::make_shared<read::LogReader>(backends->metadata, backends->source, ro, *registry);
@@ -239,11 +251,11 @@ int run_serve(const ServeOptions& o) {
   ao.compression.min_bytes = o.gzip_min_bytes;
   ao.auth = auth;
   ao.metrics_auth = o.metrics_auth;
-  auto engine = std::make_shared<exec::IoEngine>(exec::IoEngineOptions{o.io_threads, o.io_queue},
-                                                 *registry);
+  auto engine = std::make_shared<exec::IoEngine>(
+      exec::IoEngineOptions{o.io_threads, o.io_queue, "requests", kStorageNice}, *registry);
   // Commits on their own few threads: a pile of slow commits never starves reads.
   ao.commit_engine = std::make_shared<exec::IoEngine>(
-      exec::IoEngineOptions{std::min(4u, o.io_threads), o.io_queue, "commits"}, *registry);
+      exec::IoEngineOptions{std::min(4u, o.io_threads), o.io_queue, "commits", kStorageNice}, *registry);
   auto prober = std::make_shared<api::ReadinessProber>(backends->metadata, backends->store);
   prober->start();  // the first round runs here, before the first request
   auto service = std::make_shared<api::ApiService>(reader, backends->metadata, backends->store,

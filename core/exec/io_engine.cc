@@ -1,5 +1,9 @@
 #include "core/exec/io_engine.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <exception>
 
 namespace sh::exec {
@@ -98,6 +102,11 @@ size_t IoEngine::running() const {
 }
 
 void IoEngine::run_thread() {
+  if (options_.nice != 0) {
+    // Best effort: without the right to raise priority, only lowering works.
+    const int tid = static_cast<int>(::syscall(SYS_gettid));
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), ::getpriority(PRIO_PROCESS, 0) + options_.nice);
+  }
   for (;;) {
     Item item;
     {

@@ -36,6 +36,11 @@ struct IoEngineOptions {
   unsigned threads = 16;     // concurrent storage/metadata operations
   size_t max_queued = 1024;  // tasks waiting for a thread; more are refused
   std::string name = "requests";  // the `engine` label of its metrics
+  // Scheduling niceness of its threads, relative to the process (Linux: per
+  // thread). Storage work (decode, encode, I/O) at a higher niceness than the
+  // HTTP workers lets a worker that answers from memory (/healthz, warm reads,
+  // pumping streams) run first when the cores are saturated. 0 = unchanged.
+  int nice = 0;
 };
 
 // streamhouse_io_engine_{tasks,rejected,expired,task_exceptions}_total, _queued,

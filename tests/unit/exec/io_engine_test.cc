@@ -2,6 +2,9 @@
 // stop() drains, and exceptions never escape.
 #include "core/exec/io_engine.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -117,6 +120,21 @@ TEST(IoEngineTest, AThrowingTaskIsCountedAndTheThreadGoesOn) {
   ASSERT_TRUE(engine.try_submit([](bool) { throw std::runtime_error("boom"); }));
   ASSERT_TRUE(engine.try_submit([&](bool) { after = true; }));
   ASSERT_TRUE(eventually([&] { return after.load(); }));
+}
+
+TEST(IoEngineTest, ItsThreadsRunAtTheNicenessItWasGiven) {
+  prometheus::Registry registry;
+  const int base = ::getpriority(PRIO_PROCESS, 0);
+  std::atomic<int> seen{-100}, plain{-100};
+  {
+    IoEngine nicer({/*threads=*/1, /*max_queued=*/4, "nicer", /*nice=*/3}, registry);
+    IoEngine same({/*threads=*/1, /*max_queued=*/4, "same"}, registry);
+    ASSERT_TRUE(nicer.try_submit([&](bool) { seen = ::getpriority(PRIO_PROCESS, 0); }));
+    ASSERT_TRUE(same.try_submit([&](bool) { plain = ::getpriority(PRIO_PROCESS, 0); }));
+  }  // stop() runs what was queued
+  EXPECT_EQ(seen.load(), std::min(base + 3, 19));
+  EXPECT_EQ(plain.load(), base);
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, 0), base) << "the caller's own niceness must not change";
 }
 
 }  // namespace
