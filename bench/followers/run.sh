@@ -5,8 +5,8 @@
 #      the head, kept open) plus ACTIVE (100) streams reading the partition as fast as
 #      they can (bounded streams of SPAN records from random offsets, one after the
 #      other on each connection), for SECONDS. Measured: RSS every second against
-#      the cache budgets (--block-cache-bytes, plus the read-ahead buffer's fixed
-#      64 MiB cap, reported) + 64 MiB; the thread count (/proc/<pid>/task) before
+#      the cache budget (--block-cache-bytes: decoded blocks and the read-ahead
+#      buffer carved out of it, both reported) + 64 MiB; the thread count (/proc/<pid>/task) before
 #      clients, with the followers, with followers + active streams; /healthz
 #      latency, one probe on a new connection every 100 ms during the run (p99 < 10 ms).
 #   B. a fresh server, one stream of the whole partition read to the end (curl),
@@ -164,7 +164,7 @@ A. $n_follow idle followers + $n_active active streams ($span-record bounded str
 |---|---:|---|
 | RSS idle / with followers / with followers + active | $(mib "$(field "$idle" rss_kib)") / $(mib "$(field "$with_followers" rss_kib)") / $(mib "$(field "$with_active" rss_kib)") MiB | |
 | RSS max (1 s samples) / at the end | $rss_max_a / $rss_last_a MiB | <= $budget_mib MiB (block cache + 64 MiB) |
-| block cache bytes / read-ahead buffer (fixed cap 64 MiB) at the end | $((block_bytes / 1048576)) MiB / $((ra_bytes / 1048576)) MiB | |
+| decoded block cache / read-ahead buffer at the end (both within --block-cache-bytes) | $((block_bytes / 1048576)) MiB / $((ra_bytes / 1048576)) MiB | |
 | RSS per idle follower (with followers - idle) / per active stream (with active - with followers - cache growth) | $(awk -v a="$(field "$with_followers" rss_kib)" -v b="$(field "$idle" rss_kib)" -v n="$n_follow" 'BEGIN { printf "%.1f KiB", (a - b) / n }') / $(awk -v a="$rss_last_a" -v f="$(field "$with_followers" rss_kib)" -v c="$block_bytes" -v r="$ra_bytes" -v n="$n_active" 'BEGIN { printf "%.2f MiB", (a * 1024 - f - c / 1024 - r / 1024) / 1024 / n }') | |
 | threads idle / with followers / with followers + active / max | $thr_idle / $thr_f / $thr_a / $thr_max_a | no growth |
 | fds idle / with followers / with followers + active | $(field "$idle" fds) / $(field "$with_followers" fds) / $(field "$with_active" fds) | |
