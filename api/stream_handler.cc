@@ -215,6 +215,9 @@ void StreamHandler::serve(const std::string& topic, int32_t partition, const Que
   // chunk_bytes then bounds a chunk's framed bytes (the record object plus
   // its line break, or its SSE "id:"/"data:" framing).
   so.encoder = record_encoder(sse ? RecordFraming::kSse : RecordFraming::kNdjson, fmt);
+  // Warm chunks are produced on the worker that sends them (StreamSession
+  // allows the re-entry): no engine hop, whatever the engine's load.
+  so.produce_inline = true;
   std::unique_ptr<read::StreamEncoder> encoder;
   if (sse) {
     encoder = std::make_unique<SseEncoder>(fmt);

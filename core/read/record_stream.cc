@@ -116,7 +116,7 @@ void RecordStream::start(std::function<void()> on_ready) {
     }
   }
   if (ready) notify();
-  if (run) schedule();
+  if (run) produce();
 }
 
 std::optional<StreamChunk> RecordStream::pop() {
@@ -133,7 +133,7 @@ std::optional<StreamChunk> RecordStream::pop() {
       resume = true;
     }
   }
-  if (resume) schedule();
+  if (resume) produce();
   return out;
 }
 
@@ -176,12 +176,28 @@ void RecordStream::schedule() {
 }
 
 void RecordStream::step() {
+  if (step_once(/*cache_only=*/false) == Step::kMore) produce();
+}
+
+void RecordStream::produce() {
+  if (!opts_.produce_inline) return schedule();
+  // Bounded: a consumer that keeps making room must not keep this thread (an
+  // HTTP worker) here; the engine takes over after a few chunks.
+  for (size_t i = 0; i <= opts_.max_chunks; ++i) {
+    const Step s = step_once(/*cache_only=*/true);
+    if (s == Step::kStopped) return;
+    if (s == Step::kWouldBlock) break;
+  }
+  schedule();
+}
+
+RecordStream::Step RecordStream::step_once(bool cache_only) {
   uint64_t from = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) {
       producing_ = false;
-      return;
+      return Step::kStopped;
     }
     from = next_offset_;
   }
@@ -192,26 +208,42 @@ void RecordStream::step() {
   req.record_cost = opts_.record_cost;
   req.encoder = opts_.encoder;
   req.deadline = Deadline::after(opts_.read_timeout);
+  req.cache_only = cache_only;
   auto r = reader_->read(opts_.topic, opts_.partition, req);
-  if (!r.ok()) return push_error(r.error());
+  if (!r.ok()) {
+    if (r.error().code() == Errc::kWouldBlock) return Step::kWouldBlock;
+    push_error(r.error());
+    return Step::kStopped;
+  }
   // A read cut short by a failed block: its records (before the block) are
   // whole; the block's error ends the stream once they are framed.
-  if (r->records.empty() && r->stopped_by) return push_error(*r->stopped_by);
+  if (r->records.empty() && r->stopped_by) {
+    if (r->stopped_by->code() == Errc::kWouldBlock) return Step::kWouldBlock;
+    push_error(*r->stopped_by);
+    return Step::kStopped;
+  }
+  // At the end of the log: only a read that may do I/O refreshes the tail
+  // (LogReader), so a cache-only one leaves it to the engine.
+  // (At the stop offset there is nothing to refresh: the end piece is framed.)
+  if (cache_only && r->records.empty() && r->next_offset <= from && !(stop_at_ && from >= *stop_at_)) {
+    return Step::kWouldBlock;
+  }
   StreamChunk chunk = frame(*r);
   if (chunk.records == 0 && !chunk.last) {
     // Following at the end of the log.
-    return wait_for_data();
+    wait_for_data();
+    return Step::kStopped;
   }
-  push(std::move(chunk));
+  return push(std::move(chunk)) ? Step::kMore : Step::kStopped;
 }
 
-void RecordStream::push(StreamChunk chunk) {
+bool RecordStream::push(StreamChunk chunk) {
   bool run = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) {
       producing_ = false;
-      return;
+      return false;
     }
     const bool last = chunk.last;
     queue_.push_back(std::move(chunk));
@@ -226,7 +258,7 @@ void RecordStream::push(StreamChunk chunk) {
     }
   }
   notify();
-  if (run) schedule();
+  return run;
 }
 
 void RecordStream::push_error(const Error& e) {

@@ -4,10 +4,12 @@
 // It reads the partition in chunks through LogReader (whose read-ahead
 // prefetches the next blocks of a sequential reader), frames each chunk into
 // bytes with a StreamEncoder, and keeps at most `max_chunks` framed chunks
-// queued for the consumer. Production runs as short tasks on an IoEngine (one
-// read per task, never on the caller's thread); it pauses while the queue is
-// full and resumes when pop() makes room, so a slow consumer holds at most
-// max_chunks chunks whatever the stream's length. A follower at the end of the
+// queued for the consumer. Production pauses while the queue is full and
+// resumes when pop() makes room, so a slow consumer holds at most max_chunks
+// chunks whatever the stream's length. Production runs as short tasks on an
+// IoEngine (one read each); with `produce_inline`, what memory can answer (a
+// cache-only read: no I/O, ReadRequest::cache_only) is produced on the thread
+// that made room, typically the HTTP worker sending the stream, with no hop. A follower at the end of the
 // log holds no thread: it waits on the WatermarkNotifier (weakly: a closed
 // stream is freed at once), queues a heartbeat each `heartbeat` it waits and
 // then reads again (a read at the end of the log refreshes its tail).
@@ -64,6 +66,12 @@ struct RecordStreamOptions {
   // throughput: bench/stream measured the same records/s as with 64 KiB).
   size_t max_chunks = 2;
   uint64_t chunk_bytes = 32u << 10;
+  // Produce what memory can answer on the thread that makes room (pop(), or
+  // start()), with no hop to the engine. on_ready may then run inside pop(),
+  // on the caller's thread: only for a consumer that allows that re-entry and
+  // holds no lock of its own around pop() (api's StreamSession does; a merge
+  // over several streams under its lock, like TopicStream, must not).
+  bool produce_inline = false;
   // ReadRequest::record_cost of the chunk reads (e.g. the framed size, so that
   // chunk_bytes bounds the framed bytes); nullptr: the record's stored size.
   std::function<uint64_t(const RecordView&)> record_cost;
@@ -131,17 +139,24 @@ class RecordStream : public std::enable_shared_from_this<RecordStream> {
   // Frames `r` (trimmed to the stop offset) plus the end piece if it reaches
   // it; returns the chunk to queue. Producer thread only.
   StreamChunk frame(ReadResult& r);
-  // One production task: reads and queues one chunk, then schedules the next
-  // (or waits on the notifier, or pauses for room).
+  enum class Step { kMore, kStopped, kWouldBlock };
+  // Reads and queues one chunk. kMore: room for another; kStopped: paused for
+  // room, done, closed, failed or waiting on the notifier; kWouldBlock (only
+  // with cache_only): memory cannot answer, nothing changed.
+  Step step_once(bool cache_only);
+  // One production task on the engine: step_once with I/O, then produce().
   void step();
+  // Produces on this thread while memory answers (a bounded number of
+  // chunks), then hands the rest to the engine (schedule()).
+  void produce();
   // Submits step() to the engine; on refusal queues an error piece.
   void schedule();
   // Follow at the end of the log: waits on the notifier (holding no thread).
   void wait_for_data();
   void on_wake(WatermarkNotifier::Wake why);
-  // Queues `chunk`, then schedules the next step, or pauses for room, or
-  // stops after the last piece.
-  void push(StreamChunk chunk);
+  // Queues `chunk`; true if there is room to produce the next one (else it
+  // paused for room, or stopped after the last piece).
+  bool push(StreamChunk chunk);
   // Queues the error piece (the last) unless closed.
   void push_error(const Error& e);
   void notify();

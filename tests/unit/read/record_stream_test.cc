@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/concurrency.h"
 #include "tests/support/fault_injecting_object_store.h"
 #include "tests/unit/read/stream_test_util.h"
 
@@ -95,6 +96,49 @@ TEST_F(RecordStreamTest, ReadsToTheHighWatermarkOfTheStartThenEnds) {
   EXPECT_EQ(c.lines().back(), "end 500 high_watermark");
   EXPECT_GT(c.chunks, 500 / 64) << "the stream comes in chunks of at most chunk_records";
   EXPECT_FALSE((*s)->producing());
+}
+
+// What memory holds is produced on the thread that takes the chunks (an HTTP
+// worker in the server), not on the engine: with every engine thread held, a
+// warm stream still reaches its end, record-exact.
+TEST_F(RecordStreamTest, AWarmStreamIsProducedOnTheConsumersThreadWhileTheEngineIsHeld) {
+  write_segment(0, 300);
+  ReadRequest warm;
+  warm.start = StartPosition::earliest();
+  warm.max_records = 1000;
+  warm.max_bytes = uint64_t{1} << 30;
+  auto all = reader_->read("t", 0, warm);
+  ASSERT_TRUE(all.ok()) << all.error().to_string();
+  ASSERT_EQ(all->records.size(), 300u) << "the read that warms the cache";
+
+  RecordStreamOptions o;
+  o.start = StartPosition::earliest();
+  o.chunk_records = 64;
+  o.produce_inline = true;
+  auto s = open(o);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  sh::testing::Gate gate;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(engine_->try_submit([&](bool) { gate.wait(); }));
+  ASSERT_TRUE(stream_test::wait_until([&] { return engine_->running() == 2; }, 5s));
+
+  (*s)->start([] {});
+  std::string text;
+  bool last = false;
+  size_t chunks = 0;
+  while (!last && chunks < 100) {
+    auto c = (*s)->pop();
+    if (!c) break;
+    text += c->bytes;
+    last = c->last;
+    ++chunks;
+  }
+  gate.open();
+  ASSERT_TRUE(last) << "the stream stalled after " << chunks << " chunks with the engine held:\n" << text;
+  const auto lines = stream_test::lines_of(text);
+  ASSERT_EQ(lines.size(), 301u);
+  for (uint64_t off = 0; off < 300; ++off) EXPECT_EQ(lines[off], fmt::format("r {} {}", off, value_of(off)));
+  EXPECT_EQ(lines.back(), "end 300 high_watermark");
+  EXPECT_GT(chunks, 300u / 64) << "in chunks of at most chunk_records";
 }
 
 TEST_F(RecordStreamTest, EndOffsetIsExclusiveAndAboveTheWatermarkTheWatermarkWins) {
