@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -24,8 +25,9 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
   add_backend_flags(cmd, &o->backend);
   cmd->add_option("--listen", o->listen, "Address to serve HTTP on (host:port, [v6]:port)")
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "HTTP worker threads")
-      ->check(CLI::Range(1u, 256u))
+  cmd->add_option("--threads", o->threads,
+                  "HTTP worker threads (0 = one per CPU core the process may run on)")
+      ->check(CLI::Range(0u, 256u))
       ->capture_default_str();
   cmd->add_option("--max-connections", o->max_connections, "Concurrent connections accepted")
       ->check(CLI::Range(16u, 1000000u))
@@ -133,8 +135,24 @@ Result<HttpLimits> resolve_http_limits(const ServeOptions& o) {
   return l;
 }
 
-// Niceness of the I/O engines' threads relative to the HTTP workers.
-constexpr int kStorageNice = 5;
+// Niceness of the I/O engines' threads (storage work: reads, decodes, encodes
+// that memory could not answer) relative to the HTTP workers, which answer what
+// memory can (warm reads, warm stream chunks, /healthz). On saturated cores the
+// workers go first: with one worker and 100 cold streams decoding on the
+// engines, /healthz p99 was 92 ms at 0 and 10-11 ms at 15 (bench/followers).
+constexpr int kStorageNice = 15;
+
+// HTTP workers never block (storage runs on the engines), so one event loop per
+// core is enough, and more only take turns on it: with the server pinned to one
+// core, 4 workers answered warm reads at 15.6k req/s with a p99 of 9.6 ms, one
+// at 22.7k req/s and 2.1 ms (bench/warm, bench/RESULTS.md).
+unsigned http_threads(unsigned flag) {
+  if (flag != 0) return flag;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) != 0) return 2;
+  return static_cast<unsigned>(std::clamp(CPU_COUNT(&set), 1, 256));
+}
 
 int run_serve(const ServeOptions& o) {
   // glibc gives each thread that allocates its own arena (up to 8 per core);
@@ -222,9 +240,6 @@ int run_serve(const ServeOptions& o) {
     spdlog::info("disk cache: {} ({} bytes, {} entries kept from before)", o.disk_cache_dir,
                  disk->stats().bytes, disk->stats().entries);
   }
-  // Storage work runs a little below the HTTP workers (IoEngineOptions::nice):
-  // on saturated cores, what memory can answer (/healthz, warm reads, streams
-  // being pumped) goes first.
   auto prefetch_engine = std::make_shared<exec::IoEngine>(
       exec::IoEngineOptions{8, 4096, "readahead", kStorageNice}, *registry);
   read::BlockFetcherOptions bfo;
@@ -264,7 +279,7 @@ int run_serve(const ServeOptions& o) {
   api::HttpServerOptions ho;
   ho.listen_host = listen->first;
   ho.port = listen->second;
-  ho.threads = o.threads;
+  ho.threads = http_threads(o.threads);
   ho.connection_limit = o.max_connections;
   ho.per_ip_connection_limit = limits->max_connections_per_ip;
   ho.connection_timeout_s = o.connection_timeout_s;
@@ -283,7 +298,7 @@ int run_serve(const ServeOptions& o) {
   }
   spdlog::info("serving {} (metadata: {}) on http://{} with {} threads",
                backends->store->describe(), backends->metadata->describe(),
-               api::format_host_port(listen->first, (*server)->port()), o.threads);
+               api::format_host_port(listen->first, (*server)->port()), ho.threads);
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -17,7 +17,7 @@ namespace sh::service {
 struct ServeOptions {
   BackendConfig backend;
   std::string listen = "127.0.0.1:8080";
-  unsigned threads = 4;
+  unsigned threads = 0;  // 0 = one per CPU core the process may run on
   unsigned max_connections = 4096;
   unsigned io_threads = 16;
   size_t io_queue = 1024;
