@@ -135,6 +135,8 @@ Result<HttpLimits> resolve_http_limits(const ServeOptions& o) {
   return l;
 }
 
+namespace {
+
 // Niceness of the I/O engines' threads (storage work: reads, decodes, encodes
 // that memory could not answer) relative to the HTTP workers, which answer what
 // memory can (warm reads, warm stream chunks, /healthz). On saturated cores the
@@ -153,6 +155,8 @@ unsigned http_threads(unsigned flag) {
   if (::sched_getaffinity(0, sizeof(set), &set) != 0) return 2;
   return static_cast<unsigned>(std::clamp(CPU_COUNT(&set), 1, 256));
 }
+
+}  // namespace
 
 int run_serve(const ServeOptions& o) {
   // glibc gives each thread that allocates its own arena (up to 8 per core);
