@@ -131,7 +131,7 @@ constexpr size_t kStreamBlockBytes = size_t{4} << 10;
 // chunked body is written from it. libmicrohttpd zero-fills the half it first
 // gives the read buffer when that shrinks, so every held connection (a waiting
 // follower) keeps those pages resident. 24 KiB (the default is 32) takes a
-// request head of up to ~20 KiB (larger ones get 431).
+// request head of up to ~24 KiB (measured: 24,000 header bytes pass, 30,000 get 431).
 constexpr size_t kConnectionPoolBytes = size_t{24} << 10;
 
 HttpResponse json_response(int status, const char* body) {
