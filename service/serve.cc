@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include "core/read/block_fetcher.h"
 #include "core/read/watermark_notifier.h"
 #include "service/logging.h"
+#include "service/sizing.h"
 
 namespace sh::service {
 
@@ -144,18 +144,6 @@ namespace {
 // engines, /healthz p99 was 92 ms at 0 and 10-11 ms at 15 (bench/followers).
 constexpr int kStorageNice = 15;
 
-// HTTP workers never block (storage runs on the engines), so one event loop per
-// core is enough, and more only take turns on it: with the server pinned to one
-// core, 4 workers answered warm reads at 15.6k req/s with a p99 of 9.6 ms, one
-// at 22.7k req/s and 2.1 ms (bench/warm, bench/RESULTS.md).
-unsigned http_threads(unsigned flag) {
-  if (flag != 0) return flag;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof(set), &set) != 0) return 2;
-  return static_cast<unsigned>(std::clamp(CPU_COUNT(&set), 1, 256));
-}
-
 }  // namespace
 
 int run_serve(const ServeOptions& o) {
@@ -214,11 +202,8 @@ int run_serve(const ServeOptions& o) {
   // Also reports the process_* metrics and streamhouse_build_info at each scrape.
   auto registry = std::make_shared<api::ProcessMetricsRegistry>();
   read::LogReaderOptions ro;
-  // One flag bounds the memory for blocks: the read-ahead buffer (stored bytes
-  // prefetched or in flight) is carved out of it, the decoded cache gets the rest.
-  const uint64_t readahead_buffer =
-      o.readahead_max_bytes == 0 ? 0 : std::min<uint64_t>(o.block_cache_bytes / 4, uint64_t{64} << 20);
-  ro.source.block_cache_bytes = o.block_cache_bytes - readahead_buffer;
+  const BlockMemory block_memory = split_block_memory(o.block_cache_bytes, o.readahead_max_bytes);
+  ro.source.block_cache_bytes = block_memory.decoded_cache_bytes;
   const bool listing = o.backend.metadata == "listing" || o.backend.metadata.empty();
   const int64_t ttl_ms = o.index_ttl_ms > 0 ? o.index_ttl_ms : (listing ? 5000 : 30000);
   ro.index_ttl = Millis(ttl_ms);
@@ -248,7 +233,7 @@ int run_serve(const ServeOptions& o) {
       exec::IoEngineOptions{8, 4096, "readahead", kStorageNice}, *registry);
   read::BlockFetcherOptions bfo;
   bfo.readahead_max_bytes = o.readahead_max_bytes;
-  bfo.max_inflight_bytes = readahead_buffer;
+  bfo.max_inflight_bytes = block_memory.readahead_buffer_bytes;
   auto fetcher = std::make_shared<read::BlockFetcher>(bfo, disk.get(), prefetch_engine.get(), *registry);
   backends->source->set_block_fetcher(fetcher);
   auto reader = std::make_shared<read::LogReader>(backends->metadata, backends->source, ro, *registry);
@@ -283,7 +268,7 @@ int run_serve(const ServeOptions& o) {
   api::HttpServerOptions ho;
   ho.listen_host = listen->first;
   ho.port = listen->second;
-  ho.threads = http_threads(o.threads);
+  ho.threads = http_worker_threads(o.threads);
   ho.connection_limit = o.max_connections;
   ho.per_ip_connection_limit = limits->max_connections_per_ip;
   ho.connection_timeout_s = o.connection_timeout_s;

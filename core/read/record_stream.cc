@@ -217,8 +217,8 @@ RecordStream::Step RecordStream::step_once(bool cache_only) {
   }
   // A read cut short by a failed block: its records (before the block) are
   // whole; the block's error ends the stream once they are framed.
+  // (A cache-only read that meets what memory lacks fails whole, above.)
   if (r->records.empty() && r->stopped_by) {
-    if (r->stopped_by->code() == Errc::kWouldBlock) return Step::kWouldBlock;
     push_error(*r->stopped_by);
     return Step::kStopped;
   }
