@@ -111,7 +111,8 @@ class DecodedBlock {
 // entry.handle.size bytes read at entry.handle.position), decompresses it and
 // parses it. If `compression` is nullopt it is inferred: stored_len != raw_len
 // means LZ4; equal lengths are ambiguous and give kInvalidArgument with the
-// message "compression unknown" (the caller then reads the header).
+// message "compression unknown" (the caller then decodes with each and keeps
+// the only reading that succeeds, or reads the header).
 Result<std::shared_ptr<const DecodedBlock>> decode_block(std::string_view stored_block,
                                                          const IndexEntry& entry,
                                                          std::optional<Compression> compression,

@@ -229,9 +229,22 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
                       budget_->acquire(stored.size() + raw_len, deadline));
   auto decoded = format::decode_block(stored, entry, compression, name);
   if (!decoded.ok() && !compression && decoded.error().code() == Errc::kInvalidArgument) {
-    // Equal stored and raw lengths: only the header can say whether it is LZ4.
-    SH_ASSIGN_OR_RETURN(format::Compression c, compression_of(store, name, key, meta, deadline));
-    decoded = format::decode_block(stored, entry, c, name);
+    // Equal stored and raw lengths (about 1 block in 100 of incompressible
+    // data under LZ4, every block of an uncompressed segment): decoded both
+    // ways. The CRC held, so the true compression decodes; when only one
+    // does, it is the segment's, and no round trip is spent on the header.
+    // Only when both (or neither) decode does the header decide.
+    auto as_lz4 = format::decode_block(stored, entry, format::Compression::kLz4, name);
+    auto as_raw = format::decode_block(stored, entry, format::Compression::kNone, name);
+    if (as_raw.ok() != as_lz4.ok()) {
+      const auto c = as_raw.ok() ? format::Compression::kNone : format::Compression::kLz4;
+      compression_.insert(name, std::make_shared<const format::Compression>(c),
+                          name.size() + sizeof(format::Compression) + kCompressionEntryOverhead);
+      decoded = as_raw.ok() ? std::move(as_raw) : std::move(as_lz4);
+    } else {
+      SH_ASSIGN_OR_RETURN(format::Compression c, compression_of(store, name, key, meta, deadline));
+      decoded = format::decode_block(stored, entry, c, name);
+    }
   }
   if (!decoded.ok() && decoded.error().code() == Errc::kInvalidArgument) {
     // Whatever decoding could not use came from the object: corruption, not a bad request.

@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "core/cache/disk_cache.h"
 #include "core/cache/disk_cache_metrics.h"
 #include "core/cache/lru_cache.h"
+#include "core/format/coding.h"
 #include "core/format/segment.h"
 #include "core/metadata/segment_meta_loader.h"
 #include "core/read/decode_budget.h"
@@ -343,7 +345,8 @@ TEST_F(SegmentSourceChecksTest, CompressionLearnedFromHeadersIsBounded) {
   auto src = source(o);
   constexpr int kSegments = 60;
   for (int i = 0; i < kSegments; ++i) {
-    // Uncompressed: stored and raw lengths are equal, so the header must be read.
+    // Uncompressed: stored and raw lengths are equal; the compression is
+    // learned per segment (here from decoding both ways).
     const std::string key = write_segment("many", static_cast<uint64_t>(i) * 10, 10,
                                           format::Compression::kNone, 1u << 20, 30);
     auto meta = src->meta(key, {});
@@ -355,6 +358,90 @@ TEST_F(SegmentSourceChecksTest, CompressionLearnedFromHeadersIsBounded) {
   EXPECT_GT(src->compression_entries(), 0u);
   EXPECT_LE(src->compression_entries(), 1024u / 64) << "the per-segment map must stay bounded";
   EXPECT_LT(src->compression_entries(), static_cast<size_t>(kSegments));
+}
+
+
+// ---------------------------------------------------------------- ambiguous block lengths
+
+// Records of mostly incompressible text, a few per block: under LZ4 about one
+// block in a hundred comes out exactly as long as its raw payload.
+std::string write_incompressible(FaultInjectingObjectStore& store, format::Compression c) {
+  format::SegmentWriterOptions o;
+  o.block_bytes = 4096;
+  o.compression = c;
+  format::SegmentWriter w(o);
+  std::mt19937_64 rng(42);
+  static const char kAlnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (uint64_t off = 0; off < 3000; ++off) {
+    Record r;
+    r.offset = off;
+    r.timestamp = 1'000'000 + static_cast<int64_t>(off);
+    r.key = fmt::format("k{}", off);
+    std::string v = fmt::format("value {} ", off);
+    for (size_t n = 500 + rng() % 1000; n > 0; --n) v.push_back(kAlnum[rng() % 62]);
+    r.value = std::move(v);
+    EXPECT_TRUE(w.add(r).ok());
+  }
+  auto bytes = w.finish();
+  EXPECT_TRUE(bytes.ok());
+  const std::string key = format::segment_key("", "amb", 0, 0);
+  EXPECT_TRUE(store.put(key, *bytes, {}).ok());
+  return key;
+}
+
+// Blocks whose stored and raw lengths are equal.
+std::vector<size_t> equal_length_blocks(ObjectStore& store, const std::string& key,
+                                        const format::SegmentMeta& meta) {
+  std::vector<size_t> out;
+  for (size_t b = 0; b < meta.index.size(); ++b) {
+    auto r = store.get_range(key, meta.index[b].handle.position, format::kBlockHeaderBytes, {});
+    EXPECT_TRUE(r.ok());
+    if (coding::decode_fixed32(r->data.data()) == coding::decode_fixed32(r->data.data() + 4)) {
+      out.push_back(b);
+    }
+  }
+  return out;
+}
+
+TEST_F(SegmentSourceChecksTest, AnLz4BlockAsLongAsItsPayloadIsDecodedWithoutReadingTheHeader) {
+  const std::string key = write_incompressible(*faults_, format::Compression::kLz4);
+  SegmentSourceOptions o;
+  o.footer_read_bytes = 64;  // the suffix never reaches the header
+  auto src = source(o);
+  auto meta = src->meta(key, {});
+  ASSERT_TRUE(meta.ok()) << meta.error().to_string();
+  ASSERT_FALSE((*meta)->header.has_value());
+  const std::vector<size_t> equal = equal_length_blocks(*faults_, key, **meta);
+  ASSERT_FALSE(equal.empty()) << "the data was meant to give an LZ4 block as long as its payload";
+  const size_t b = equal.front();
+  const uint64_t before = faults_->calls("get_range");
+  auto block = src->block(key, **meta, b, {});
+  ASSERT_TRUE(block.ok()) << block.error().to_string();
+  EXPECT_EQ(faults_->calls("get_range") - before, 1u)
+      << "one GET for the block; LZ4 is the only reading that decodes, so no header read";
+  const format::IndexEntry& e = (*meta)->index[b];
+  ASSERT_EQ((*block)->record_count(), e.last_offset - e.first_offset + 1);
+  std::vector<HeaderView> scratch;
+  EXPECT_EQ(*(*block)->record(0, &scratch).key, fmt::format("k{}", e.first_offset));
+  EXPECT_EQ(src->compression_entries(), 1u) << "what the block showed is remembered for the segment";
+}
+
+TEST_F(SegmentSourceChecksTest, AnUncompressedBlockIsDecodedWithoutReadingTheHeader) {
+  const std::string key = write_incompressible(*faults_, format::Compression::kNone);
+  SegmentSourceOptions o;
+  o.footer_read_bytes = 64;
+  auto src = source(o);
+  auto meta = src->meta(key, {});
+  ASSERT_TRUE(meta.ok()) << meta.error().to_string();
+  const uint64_t before = faults_->calls("get_range");
+  for (size_t b = 0; b < 3; ++b) {
+    auto block = src->block(key, **meta, b, {});
+    ASSERT_TRUE(block.ok()) << block.error().to_string();
+    const format::IndexEntry& e = (*meta)->index[b];
+    std::vector<HeaderView> scratch;
+    EXPECT_EQ(*(*block)->record(0, &scratch).key, fmt::format("k{}", e.first_offset));
+  }
+  EXPECT_EQ(faults_->calls("get_range") - before, 3u) << "one GET per block and none for the header";
 }
 
 }  // namespace
