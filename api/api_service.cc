@@ -143,13 +143,14 @@ ReadLimits ApiService::read_limits() const {
                     opts_.max_bytes_limit, opts_.max_timeout_ms};
 }
 
-void ApiService::handle(HttpRequest&& request, Responder responder) {
+void ApiService::handle(HttpRequest&& request, Responder responder, Listener listener) {
   auto ctx = std::make_shared<Context>();
   ctx->request = std::move(request);
   ctx->responder = std::move(responder);
   try {
     const std::string& method = ctx->request.method;
-    const auto match = match_route(ctx->request.path);
+    auto match = match_route(ctx->request.path);
+    if (match && listener == Listener::kAdmin && !match->spec->admin) match.reset();
 
     if (method == "OPTIONS" && opts_.cors.enabled()) {
       HttpResponse r;
@@ -170,8 +171,12 @@ void ApiService::handle(HttpRequest&& request, Responder responder) {
       pretty_error = take_pretty(&ctx->request.query, &ctx->pretty);
     }
     if (!match) {
-      return finish(*ctx, error_response(kRouteNotFound, fmt::format("no such route: {}",
-                                                                     ctx->request.path.substr(0, 200))));
+      return finish(*ctx, error_response(
+                               kRouteNotFound,
+                               fmt::format("no such route: {}{}", ctx->request.path.substr(0, 200),
+                                           listener == Listener::kAdmin
+                                               ? " (the admin listener serves /healthz, /readyz and /metrics)"
+                                               : "")));
     }
     const RouteSpec& spec = *match->spec;
     ctx->route = spec.path;

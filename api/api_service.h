@@ -75,8 +75,12 @@ class ApiService {
              std::shared_ptr<prometheus::Registry> registry, std::shared_ptr<exec::IoEngine> engine,
              std::shared_ptr<ReadinessProber> prober, ApiOptions opts);
 
+  // Which listener a request came in on. The admin listener (its own HttpServer
+  // and thread) serves only the routes marked `admin`; any other is 404 there.
+  enum class Listener { kMain, kAdmin };
+
   // The HttpServer handler.
-  void handle(HttpRequest&& request, Responder responder);
+  void handle(HttpRequest&& request, Responder responder, Listener listener = Listener::kMain);
 
   // While draining, /readyz answers 503 so load balancers stop sending traffic,
   // and a long-poll that would wait is answered at once with 503 (50302).

@@ -37,9 +37,9 @@ std::string upper(std::string_view m) {
 const std::vector<RouteSpec>& route_specs() {
   static const std::vector<RouteSpec> specs = {
       {"/", {"get"}, {}, RouteId::kDashboard},
-      {"/healthz", {"get"}, {}, RouteId::kHealthz},
-      {"/readyz", {"get"}, {}, RouteId::kReadyz},
-      {"/metrics", {"get"}, {}, RouteId::kMetrics},
+      {"/healthz", {"get"}, {}, RouteId::kHealthz, false, true},
+      {"/readyz", {"get"}, {}, RouteId::kReadyz, false, true},
+      {"/metrics", {"get"}, {}, RouteId::kMetrics, false, true},
       {"/openapi.yaml", {"get"}, {}, RouteId::kOpenApi},
       {"/topics", {"get"}, {}, RouteId::kTopics, true},
       {"/topics/{topic}", {"get"}, {}, RouteId::kTopic, true},

@@ -38,6 +38,9 @@ struct RouteSpec {
   // A data route may call the metadata or the object store: it runs on the I/O
   // engine, never on an HTTP worker, and needs a token when tokens are configured.
   bool data = false;
+  // Served on the admin listener too (`serve --admin-listen`): the probes and
+  // the scrape, which must never wait behind the data traffic of the main one.
+  bool admin = false;
 };
 
 const std::vector<RouteSpec>& route_specs();

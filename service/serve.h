@@ -17,6 +17,7 @@ namespace sh::service {
 struct ServeOptions {
   BackendConfig backend;
   std::string listen = "127.0.0.1:8080";
+  std::string admin_listen;  // "" = none: /healthz, /readyz, /metrics on their own thread
   unsigned threads = 0;  // 0 = one per CPU core the process may run on
   unsigned max_connections = 4096;
   unsigned io_threads = 16;

@@ -8,7 +8,8 @@
 #      the cache budget (--block-cache-bytes: decoded blocks and the read-ahead
 #      buffer carved out of it, both reported) + 64 MiB; the thread count (/proc/<pid>/task) before
 #      clients, with the followers, with followers + active streams; /healthz
-#      latency, one probe on a new connection every 100 ms during the run (p99 < 10 ms).
+#      latency, one probe on a new connection every 100 ms during the run (p99 < 10 ms),
+#      on the main port and, at the same time, on the admin listener (--admin-listen).
 #   B. a fresh server, one stream of the whole partition read to the end (curl),
 #      RSS every second: first / at a quarter / last / max.
 # The server runs on core SERVER_CORE, the clients on CLIENT_CORE (taskset).
@@ -42,8 +43,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 tmp=$(mktemp -d /tmp/sh-followers-XXXXXX)
 data=${DATA_DIR:-$tmp/data}
-server_pid="" sampler_pid=""
-cleanup() { stop_pid "$sampler_pid"; stop_pid "$server_pid"; rm -rf "$tmp"; }
+server_pid="" sampler_pid="" nginx_pid=""
+cleanup() { stop_pid "$sampler_pid"; stop_pid "$server_pid"; stop_pid "$nginx_pid"; rm -rf "$tmp"; }
 trap cleanup EXIT
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), binary $bin"
 
@@ -63,12 +64,15 @@ fi
 stored_mb=$(du -sm "$data/big" | cut -f1)
 
 port=$(free_port)
+admin_port=$(free_port)
+while [[ "$admin_port" == "$port" ]]; do admin_port=$(free_port); done
 base="http://127.0.0.1:$port"
 # shellcheck disable=SC2206
 server_args=(--block-cache-bytes "$block_cache" --max-connections 4096 --max-connections-per-ip 0 --log-level warn
   ${SERVER_ARGS:-})
 start_server() {
-  taskset -c "$server_core" "$bin" serve --store "file://$data" --listen "127.0.0.1:$port" "${server_args[@]}" \
+  taskset -c "$server_core" "$bin" serve --store "file://$data" --listen "127.0.0.1:$port" \
+    --admin-listen "127.0.0.1:$admin_port" "${server_args[@]}" \
     >>"$tmp/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -77,6 +81,39 @@ start_server() {
 metric() { curl -sf "$base/metrics" | awk -v m="$1" '$1 == m { printf "%.0f\n", $2 }'; }
 field() { $py -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 fails=()
+
+# The floor of the /healthz figures: an idle nginx (1 worker) on the server's
+# core, probed the same way at the same time. What it shows is this machine's
+# own latency (scheduling, a busy core), not the service's.
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+nginx_port=""
+if [[ -x "$nginx" ]]; then
+  nginx_port=$(free_port)
+  while [[ "$nginx_port" == "$port" || "$nginx_port" == "$admin_port" ]]; do nginx_port=$(free_port); done
+  mkdir -p "$tmp/nginx/www" "$tmp/nginx/logs" && chmod 755 "$tmp" && echo '{"status":"ok"}' >"$tmp/nginx/www/healthz"
+  chmod -R a+rX "$tmp/nginx/www"
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  default_type application/json;
+  server { listen 127.0.0.1:$nginx_port; root $tmp/nginx/www; }
+}
+EOF
+  taskset -c "$server_core" "$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" &
+  nginx_pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/healthz" && break; sleep 0.1; done
+  curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/healthz" || { echo "run.sh: nginx did not start" >&2; exit 1; }
+fi
 
 # ---------- A. followers + active streams ----------
 start_server
@@ -98,16 +135,28 @@ probe_f_rc=0
 # The prober shares the client core with the streams' reader, which keeps that
 # core busy: it runs at a higher priority (when allowed), so that its figures
 # are the server's answer time, not its own wait for the core behind the load.
-probe=(taskset -c "$client_core" nice -n "${PROBE_NICE:--10}" $py "$fpy" probe "$port" 100)
-"${probe[@]}" $((hold - 3)) "$tmp/probe_f.txt" || probe_f_rc=$?
+# Two probers at once, each every 100 ms: the main port (where the streams are)
+# and the admin listener (--admin-listen: its own thread; what the manifests probe).
+probe=(taskset -c "$client_core" nice -n "${PROBE_NICE:--10}" $py "$fpy" probe)
+"${probe[@]}" "$admin_port" 100 $((hold - 3)) "$tmp/probe_fa.txt" &
+probe_fa_pid=$!
+probe_fn_pid="" probe_n_pid=""
+if [[ -n "$nginx_port" ]]; then "${probe[@]}" "$nginx_port" 100 $((hold - 3)) "$tmp/probe_fn.txt" & probe_fn_pid=$!; fi
+"${probe[@]}" "$port" 100 $((hold - 3)) "$tmp/probe_f.txt" || probe_f_rc=$?
+wait "$probe_fa_pid" || probe_f_rc=$?
 for _ in $(seq 100); do grep -q '"phase": "active"' "$tmp/status.jsonl" 2>/dev/null && break; sleep 0.1; done
-"${probe[@]}" $((seconds - hold - 8)) "$tmp/probe.txt" &
+[[ -z "$probe_fn_pid" ]] || wait "$probe_fn_pid" || true
+"${probe[@]}" "$admin_port" 100 $((seconds - hold - 8)) "$tmp/probe_a.txt" &
+probe_a_pid=$!
+if [[ -n "$nginx_port" ]]; then "${probe[@]}" "$nginx_port" 100 $((seconds - hold - 8)) "$tmp/probe_n.txt" & probe_n_pid=$!; fi
+"${probe[@]}" "$port" 100 $((seconds - hold - 8)) "$tmp/probe.txt" &
 probe_pid=$!
 sleep 10
 with_active=$($py "$soakpy" proc "$server_pid")
 streams_active=$(metric streamhouse_streams_active)
 echo "   with followers + $n_active active streams (server streams_active=$streams_active): $with_active"
 probe_rc=0; wait "$probe_pid" || probe_rc=$?
+wait "$probe_a_pid" || probe_rc=$?
 clients_rc=0; wait "$clients_pid" || clients_rc=$?
 block_bytes=$(curl -sf "$base/metrics" | awk '$1 == "streamhouse_cache_bytes{cache=\"block\"}" { printf "%.0f\n", $2 }')
 ra_bytes=$(metric streamhouse_readahead_inflight_bytes)
@@ -118,6 +167,16 @@ echo "   clients: $final"
 ((probe_rc == 0 && probe_f_rc == 0)) || fails+=("A: /healthz probes failed")
 read -r fn f50 f99 fmax < <($py "$fpy" pct "$tmp/probe_f.txt")
 read -r pn p50 p99 pmax < <($py "$fpy" pct "$tmp/probe.txt")
+read -r fan fa50 fa99 famax < <($py "$fpy" pct "$tmp/probe_fa.txt")
+read -r pan pa50 pa99 pamax < <($py "$fpy" pct "$tmp/probe_a.txt")
+nginx_rows="| baseline: nginx /healthz | nginx not installed | |"
+if [[ -n "$nginx_port" ]]; then
+  wait "$probe_n_pid" || true
+  read -r fnn fn50 fn99 fnmax < <($py "$fpy" pct "$tmp/probe_fn.txt")
+  read -r pnn pn50 pn99 pnmax < <($py "$fpy" pct "$tmp/probe_n.txt")
+  nginx_rows="| baseline: idle nginx /healthz on the server's core, probed alongside, followers only ($fnn probes) p50 / p99 / max | $fn50 / $fn99 / $fnmax ms | (this machine's floor) |
+| baseline: the same, followers + active streams ($pnn probes) p50 / p99 / max | $pn50 / $pn99 / $pnmax ms | (this machine's floor) |"
+fi
 budget_mib=$((block_cache / 1048576 + 64))
 read -r rss_max_a rss_last_a thr_max_a < <($py -c '
 import json, sys
@@ -129,6 +188,8 @@ awk -v m="$rss_max_a" -v b="$budget_mib" 'BEGIN { exit !(m > b) }' && fails+=("A
 ((thr_max_a <= thr_idle)) || fails+=("A: threads grew with clients: $thr_idle idle, max $thr_max_a")
 awk -v p="$p99" 'BEGIN { exit !(p >= 10) }' && fails+=("A: /healthz p99 ${p99} ms >= 10 ms (followers + active streams)")
 awk -v p="$f99" 'BEGIN { exit !(p >= 10) }' && fails+=("A: /healthz p99 ${f99} ms >= 10 ms (followers only)")
+awk -v p="$pa99" 'BEGIN { exit !(p >= 10) }' && fails+=("A: admin /healthz p99 ${pa99} ms >= 10 ms (followers + active streams)")
+awk -v p="$fa99" 'BEGIN { exit !(p >= 10) }' && fails+=("A: admin /healthz p99 ${fa99} ms >= 10 ms (followers only)")
 [[ "$(field "$final" followers_open)" == "$n_follow" ]] || fails+=("A: not every follower was open")
 
 # ---------- B. one stream of the whole partition ----------
@@ -174,6 +235,9 @@ A. $n_follow idle followers + $n_active active streams ($span-record bounded str
 | fds idle / with followers / with followers + active | $(field "$idle" fds) / $(field "$with_followers" fds) / $(field "$with_active" fds) | |
 | /healthz, new connection every 100 ms, followers only ($fn probes) p50 / p99 / max | $f50 / $f99 / $fmax ms | p99 < 10 ms |
 | /healthz, the same with followers + active streams ($pn probes) p50 / p99 / max | $p50 / $p99 / $pmax ms | p99 < 10 ms |
+| admin listener /healthz (--admin-listen), followers only ($fan probes) p50 / p99 / max | $fa50 / $fa99 / $famax ms | p99 < 10 ms |
+| admin listener /healthz, followers + active streams ($pan probes) p50 / p99 / max | $pa50 / $pa99 / $pamax ms | p99 < 10 ms |
+$nginx_rows
 | active streams completed, bytes read | $done_a streams, $((bytes_a / 1000000)) MB ($(awk -v b="$bytes_a" -v s="$secs_a" 'BEGIN { printf "%.0f", b / s / 1e6 }') MB/s over the run) | |
 
 B. one stream of all $records records to the end: $secs_b s ($(awk -v n="$records" -v s="$secs_b" 'BEGIN { printf "%.0f", n / s }') records/s)

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -352,6 +353,66 @@ TEST_F(HttpE2E, TooManyLongPollsGet429WithRetryAfter) {
   auto plain = http_get(s.url("/topics/orders/partitions/0/records?offset=latest"));
   EXPECT_EQ(plain.status, 200) << "a read that does not wait is not limited";
   EXPECT_EQ(first.get().status, 200);
+}
+
+TEST_F(HttpE2E, AdminListenerServesProbesAndMetricsOnly) {
+  ServerProcess s({"--store", store_, "--admin-listen", "127.0.0.1:0"});
+  ASSERT_GT(s.port(), 0);
+  // The admin port is logged once it is bound (after the main one).
+  std::smatch m;
+  std::string log;
+  const std::regex logged(R"(admin listener \(/healthz, /readyz, /metrics\) on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 100 && !std::regex_search(log = s.log(), m, logged); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(std::regex_search(log, m, logged)) << log;
+  const std::string admin = "http://127.0.0.1:" + m[1].str();
+  ASSERT_NE(std::stoi(m[1].str()), s.port());
+
+  auto health = http_get(admin + "/healthz");
+  EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_EQ(json::parse(health.body, nullptr, false)["status"], "ok") << health.body;
+  auto ready = http_get(admin + "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(json::parse(ready.body, nullptr, false)["ready"], true) << ready.body;
+  // A read on the main port shows in the admin port's /metrics: one registry.
+  ASSERT_EQ(http_get(s.url("/topics/orders/partitions/0/records?offset=0&max_records=3")).status, 200);
+  auto metrics = http_get(admin + "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find(R"(route="/topics/{topic}/partitions/{partition}/records")"), std::string::npos)
+      << "the admin /metrics must be the process's metrics";
+  auto promtool = run_command({"/usr/bin/promtool", "check", "metrics"}, metrics.body);
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.out << promtool.err;
+  // Nothing else is served there: data, dashboard, spec.
+  for (const char* path : {"/topics", "/topics/orders/partitions/0/records?offset=0", "/", "/openapi.yaml",
+                           "/consumer-groups"}) {
+    auto r = http_get(admin + path);
+    EXPECT_EQ(r.status, 404) << path << " → " << r.body;
+    auto j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << path << ": " << r.body;
+    EXPECT_EQ(j["error_code"], 40400) << path;
+    EXPECT_NE(j["message"].get<std::string>().find("admin listener serves /healthz, /readyz and /metrics"),
+              std::string::npos)
+        << j["message"];
+  }
+  EXPECT_EQ(http_request("POST", admin + "/healthz").status, 405) << "methods as on the main port";
+  // The main port still serves the probes too.
+  EXPECT_EQ(http_get(s.url("/healthz")).status, 200);
+  EXPECT_EQ(s.terminate(), 0) << s.log();
+}
+
+TEST_F(HttpE2E, ABadAdminListenAddressIsRefusedNamingTheFlag) {
+  auto r = run_command({streamhouse_binary(), "serve", "--store", store_, "--listen", "127.0.0.1:0",
+                        "--admin-listen", "127.0.0.1:notaport"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("--admin-listen"), std::string::npos) << r.out << r.err;
+  // Taken: the admin address is bound, so a second server cannot start on it.
+  ServerProcess first({"--store", store_});
+  ASSERT_GT(first.port(), 0);
+  auto taken = run_command({streamhouse_binary(), "serve", "--store", store_, "--listen", "127.0.0.1:0",
+                            "--admin-listen", fmt::format("127.0.0.1:{}", first.port())});
+  EXPECT_EQ(taken.exit_code, 1) << taken.out << taken.err;
+  EXPECT_NE((taken.out + taken.err).find("--admin-listen"), std::string::npos) << taken.out << taken.err;
 }
 
 TEST_F(HttpE2E, ZZSigtermDrainsAndExitsZero) {

@@ -216,6 +216,10 @@ def reader_containers(doc):
     return [c for c in spec.get("containers", []) if READER_IMAGE in c.get("image", "")], spec
 
 
+def pod_annotations(doc):
+    return doc.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+
+
 class Kubernetes(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -262,10 +266,21 @@ class Kubernetes(unittest.TestCase):
             for c in containers:
                 where = f"{f}: {c['name']}"
                 env = {e["name"]: e.get("value") for e in c.get("env", [])}
-                host, port = env["STREAMHOUSE_LISTEN"].rsplit(":", 1)
-                self.assertEqual(host, "0.0.0.0", f"{where}: kubelet probes reach the pod IP")
                 ports = {p.get("name"): p["containerPort"] for p in c["ports"]}
-                self.assertIn(int(port), ports.values(), f"{where}: containerPort != --listen port")
+                host, port = env["STREAMHOUSE_LISTEN"].rsplit(":", 1)
+                if host == "0.0.0.0":
+                    self.assertIn(int(port), ports.values(), f"{where}: containerPort != --listen port")
+                else:
+                    self.assertEqual(host, "127.0.0.1", f"{where}: a data port not on the pod IP is loopback")
+                # Probes and the scrape go to the admin listener (its own thread), on the pod IP.
+                self.assertIn("STREAMHOUSE_ADMIN_LISTEN", env, f"{where}: no admin listener")
+                admin_host, admin_port = env["STREAMHOUSE_ADMIN_LISTEN"].rsplit(":", 1)
+                self.assertEqual(admin_host, "0.0.0.0", f"{where}: kubelet probes reach the pod IP")
+                self.assertIn(int(admin_port), ports.values(), f"{where}: containerPort != --admin-listen port")
+                annotations = pod_annotations(d)
+                self.assertEqual(annotations.get("prometheus.io/port"), admin_port,
+                                 f"{where}: Prometheus scrapes the admin listener")
+                port = admin_port
 
                 def probe_port(probe):
                     p = probe["httpGet"]["port"]
@@ -376,10 +391,13 @@ class Docker(unittest.TestCase):
         self.assertIsNotNone(hc, "HEALTHCHECK CMD [...]")
         cmd = json.loads(hc.group(1))
         self.assertEqual(cmd[:2], ["/usr/local/bin/streamhouse", "probe"])
-        self.assertRegex(cmd[-1], r"^http://127\.0\.0\.1:8080/healthz$")
         listen = re.search(r"(?m)^ENV STREAMHOUSE_LISTEN=0\.0\.0\.0:(\d+)$", final)
         self.assertIsNotNone(listen)
-        self.assertRegex(final, rf"(?m)^EXPOSE {listen.group(1)}$")
+        admin = re.search(r"(?m)^ENV STREAMHOUSE_ADMIN_LISTEN=0\.0\.0\.0:(\d+)$", final)
+        self.assertIsNotNone(admin)
+        self.assertRegex(final, rf"(?m)^EXPOSE {listen.group(1)} {admin.group(1)}$")
+        # The health check asks the admin listener, which never waits behind data traffic.
+        self.assertRegex(cmd[-1], rf"^http://127\.0\.0\.1:{admin.group(1)}/healthz$")
         # Every RUN is a step of the script; the final stage installs no build tools.
         steps = re.findall(r"docker-build-steps\.sh ([a-z-]+)", self.dockerfile)
         self.assertEqual(sorted(set(steps)), ["build", "build-deps", "runtime-deps", "stage"])
