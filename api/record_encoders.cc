@@ -36,6 +36,14 @@ void append_framed_record(std::string* out, const RecordView& r, RecordFraming f
       out->push_back('\n');
       return;
     }
+    case RecordFraming::kTopicStream: {
+      JsonWriter(out).ch('{').key("partition").number(partition).ch(',');
+      const size_t at = out->size();
+      append_record_json(out, r, fmt);
+      out->erase(at, 1);
+      if (fmt == RecordFormat::kJson) flatten_line_breaks(out, at);
+      return;
+    }
     case RecordFraming::kSse: {
       out->append("id: ");
       JsonWriter(out).number(r.offset);
@@ -79,7 +87,7 @@ class FramedEncoder final : public format::RecordEncoder {
   const int32_t partition_;
 };
 
-static_assert((static_cast<size_t>(RecordFraming::kSse) + 1) * kFormats <=
+static_assert((static_cast<size_t>(RecordFraming::kTopicStream) + 1) * kFormats <=
               format::RecordEncoder::kSlots);
 
 }  // namespace
@@ -87,7 +95,7 @@ static_assert((static_cast<size_t>(RecordFraming::kSse) + 1) * kFormats <=
 std::shared_ptr<const format::RecordEncoder> record_encoder(RecordFraming framing,
                                                             RecordFormat fmt,
                                                             int32_t partition) {
-  if (framing != RecordFraming::kTopic) {
+  if (framing != RecordFraming::kTopic && framing != RecordFraming::kTopicStream) {
     // One shared instance per framing and format: these never change.
     static const auto kShared = [] {
       std::array<std::shared_ptr<const format::RecordEncoder>, 4 * kFormats> all;

@@ -7,6 +7,8 @@
 //   topic         {"partition":P, + the same object's fields + ','   (GET /topics/{t}/records)
 //   ndjson        the record object + '\n'                           (records/stream, NDJSON)
 //   sse           "id: <offset>\ndata: " + the record object + "\n\n" (records/stream, SSE)
+//   topic_stream  {"partition":P, + the object's fields, one line       (topic stream payloads;
+//                 the stream frames it with the positions as it merges: NDJSON or SSE)
 //
 // In the stream framings a record is one line: in format=json, raw line breaks
 // inside an embedded JSON value (whitespace between its tokens, never inside a
@@ -22,11 +24,11 @@
 
 namespace sh::api {
 
-enum class RecordFraming { kRecords = 0, kTopic = 1, kNdjson = 2, kSse = 3 };
+enum class RecordFraming { kRecords = 0, kTopic = 1, kNdjson = 2, kSse = 3, kTopicStream = 4 };
 
 // The encoder of a framing and format (stateless, thread-safe). `partition`
-// is written by kTopic only (a block belongs to one partition, so all its
-// encoders share one slot).
+// is written by kTopic and kTopicStream only (a block belongs to one
+// partition, so all its encoders share one slot).
 std::shared_ptr<const format::RecordEncoder> record_encoder(RecordFraming framing,
                                                             RecordFormat fmt,
                                                             int32_t partition = 0);

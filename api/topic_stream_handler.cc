@@ -14,6 +14,7 @@
 #include "api/errors.h"
 #include "api/json_writer.h"
 #include "api/read_params.h"
+#include "api/record_encoders.h"
 #include "api/records_json.h"
 #include "api/stream_session.h"
 #include "api/topic_records_handler.h"
@@ -31,16 +32,6 @@ constexpr uint64_t kPartitionFieldBytes = 24;
 // One SSE id entry `{"topic":"…","partition":P,"offset":O},` without the topic.
 constexpr uint64_t kIdEntryBytes = 64;
 constexpr size_t kMaxLastEventIdBytes = size_t{1} << 20;
-
-// In format=json a value that is JSON text is embedded as it is, and JSON
-// allows raw line breaks between tokens (never inside a string): spaces keep
-// the value and keep a record on one line (an NDJSON line, an SSE data line).
-void flatten_line_breaks(std::string* out, size_t from) {
-  for (size_t i = from; i < out->size(); ++i) {
-    char& c = (*out)[i];
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-}
 
 // {"offsets":[{"topic":T,"partition":P,"offset":N}]} — the commit body.
 void next_offsets_json(JsonWriter& w, const std::string& topic,
@@ -88,13 +79,11 @@ class TopicRecordEncoder : public read::TopicStreamEncoder {
  public:
   TopicRecordEncoder(std::string topic, RecordFormat fmt) : topic_(std::move(topic)), fmt_(fmt) {}
   void record_payload(int32_t partition, const RecordView& r, std::string* out) const override {
-    const size_t at = out->size();
-    out->append(fmt::format("{{\"partition\":{},", partition));
-    const size_t body = out->size();
-    append_record_json(out, r, fmt_);
-    // {"partition":P, then the record object without its '{'.
-    out->erase(body, 1);
-    if (fmt_ == RecordFormat::kJson) flatten_line_breaks(out, at);
+    append_framed_record(out, r, RecordFraming::kTopicStream, fmt_, partition);
+  }
+  // Encoded once per block and kept with it, as the partition streams' are.
+  std::shared_ptr<const format::RecordEncoder> payload_encoder(int32_t partition) const override {
+    return record_encoder(RecordFraming::kTopicStream, fmt_, partition);
   }
 
  protected:
@@ -287,11 +276,11 @@ void TopicStreamHandler::serve(const std::string& topic, const QueryParams& q, c
   so.read_timeout = Millis(opts_.read_timeout_ms);
   so.metadata_timeout = Millis(opts_.read_timeout_ms);
   // chunk_bytes then bounds a chunk's framed bytes: the record object with its
-  // partition, plus its line break or its SSE framing (an id entry per
-  // partition of the stream).
-  so.record_cost = [fmt, sse](const RecordView& r) {
-    return encoded_record_size(r, fmt) + kPartitionFieldBytes + (sse ? 16 : 1);
-  };
+  // partition (its encoded size: the payloads are encoded once per block),
+  // plus its line break or its SSE framing (an id entry per partition of the
+  // stream).
+  so.record_cost = [fmt](const RecordView& r) { return encoded_record_size(r, fmt) + kPartitionFieldBytes; };
+  so.record_overhead = sse ? 16 : 1;
   so.record_cost_per_partition = sse ? kIdEntryBytes + topic.size() : 0;
   const std::string group = req.start.group;
   auto producer = read::TopicStream::open(reader_, notifier_, engine_, *metadata_, encoder, topic,

@@ -391,9 +391,10 @@ Result<ReadResult> LogReader::read_snapshot(const IndexSnapshot& snapshot, const
       const format::EncodedRecords* encoded =
           req.encoder ? &block->encoded(*req.encoder) : nullptr;
       for (uint32_t i = block->lower_bound(offset); i < block->record_count(); ++i) {
-        const uint64_t cost = encoded           ? encoded->size(i)
-                              : req.record_cost ? req.record_cost(block->record(i, &scratch))
-                                                : block->record_size(i);
+        const uint64_t cost = (encoded           ? encoded->size(i)
+                               : req.record_cost ? req.record_cost(block->record(i, &scratch))
+                                                 : block->record_size(i)) +
+                              req.record_overhead;
         if (out.records.empty() && cost > hard_cap) {
           return Error(Errc::kInvalidArgument,
                        fmt::format("the record at offset {} ({}) takes {} bytes in this response "

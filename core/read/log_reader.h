@@ -57,6 +57,9 @@ struct ReadRequest {
   // (format::DecodedBlock::encoded) — each costs its encoded size (record_cost
   // is then not used), and RecordRef::encoded points at the encoding.
   std::shared_ptr<const format::RecordEncoder> encoder;
+  // Added to every record's cost, encoded or not: framing the caller writes
+  // around each record later (e.g. a topic stream's SSE id of all positions).
+  uint64_t record_overhead = 0;
   // Answer from memory only — the partition's index (fresh within its TTL),
   // footers and decoded blocks — or fail with kWouldBlock and do nothing else
   // (the caller then reads where I/O may run). Reads at or past the high

@@ -41,6 +41,7 @@ Result<std::shared_ptr<RecordStream>> RecordStream::open(std::shared_ptr<LogRead
   req.max_bytes = s->opts_.chunk_bytes;
   req.record_cost = s->opts_.record_cost;
   req.encoder = s->opts_.encoder;
+  req.record_overhead = s->opts_.record_overhead;
   req.deadline = Deadline::after(s->opts_.read_timeout);
   auto first = s->reader_->read(s->opts_.topic, s->opts_.partition, req);
   if (!first.ok()) return first.error();
@@ -207,6 +208,7 @@ RecordStream::Step RecordStream::step_once(bool cache_only) {
   req.max_bytes = opts_.chunk_bytes;
   req.record_cost = opts_.record_cost;
   req.encoder = opts_.encoder;
+  req.record_overhead = opts_.record_overhead;
   req.deadline = Deadline::after(opts_.read_timeout);
   req.cache_only = cache_only;
   auto r = reader_->read(opts_.topic, opts_.partition, req);

@@ -78,6 +78,8 @@ struct RecordStreamOptions {
   // ReadRequest::encoder of the chunk reads: records come encoded (once per
   // block, kept with it) and cost their encoded size.
   std::shared_ptr<const format::RecordEncoder> encoder;
+  // ReadRequest::record_overhead of the chunk reads.
+  uint64_t record_overhead = 0;
   uint32_t chunk_records = 10000;       // LogReader max_records of one chunk's read
   Millis heartbeat{15000};              // while following and waiting for data
   Millis read_timeout{10000};           // deadline of each chunk's read

@@ -42,12 +42,15 @@ class PartitionEncoder final : public StreamEncoder {
   void records(const ReadResult& r, std::string* out) override {
     out->reserve(out->size() + r.bytes + r.records.size() * (kEntryHeader + 16));
     for (const RecordRef& ref : r.records) {
-      const RecordView rec = ref.block->record(ref.index, &scratch_);
-      coding::put_fixed64(out, rec.offset);
+      coding::put_fixed64(out, ref.offset());
       const size_t len_at = out->size();
       coding::put_fixed32(out, 0);
       const size_t from = out->size();
-      enc_->record_payload(partition_, rec, out);
+      if (ref.encoded != nullptr) {
+        out->append(ref.encoded_bytes());  // encoded once, kept with the block
+      } else {
+        enc_->record_payload(partition_, ref.block->record(ref.index, &scratch_), out);
+      }
       const auto n = static_cast<uint32_t>(out->size() - from);
       for (int k = 0; k < 4; ++k) (*out)[len_at + k] = static_cast<char>(n >> (8 * k));
     }
@@ -113,7 +116,7 @@ Result<std::shared_ptr<TopicStream>> TopicStream::open(std::shared_ptr<LogReader
   const size_t n = selected.size();
   const uint64_t per_chunk = opts.max_queued_bytes / (n * std::max<size_t>(opts.max_chunks, 1));
   const uint64_t chunk_bytes = std::clamp(per_chunk, opts.min_chunk_bytes, opts.max_chunk_bytes);
-  const uint64_t extra_cost = opts.record_cost_per_partition * n;
+  const uint64_t extra_cost = opts.record_overhead + opts.record_cost_per_partition * n;
   std::vector<TopicStreamPartition> parts(n);
   std::vector<Source> sources(n);
   std::vector<std::optional<Error>> errors(n);
@@ -126,11 +129,9 @@ Result<std::shared_ptr<TopicStream>> TopicStream::open(std::shared_ptr<LogReader
     so.max_chunks = opts.max_chunks;
     so.chunk_bytes = chunk_bytes;
     so.chunk_records = opts.chunk_records;
-    if (opts.record_cost) {
-      so.record_cost = [cost = opts.record_cost, extra_cost](const RecordView& r) {
-        return cost(r) + extra_cost;
-      };
-    }
+    so.encoder = encoder->payload_encoder(p);
+    so.record_cost = opts.record_cost;  // when there is no payload encoder
+    so.record_overhead = extra_cost;
     so.heartbeat = opts.heartbeat;
     so.read_timeout = opts.read_timeout;
     std::optional<uint64_t> committed;

@@ -68,6 +68,13 @@ class TopicStreamEncoder {
   // represents record `r` of `partition` (e.g. its JSON object). Must be safe
   // to call concurrently.
   virtual void record_payload(int32_t partition, const RecordView& r, std::string* out) const = 0;
+  // When not null, the payloads of `partition` are this encoder's output,
+  // kept with each decoded block (format::DecodedBlock::encoded): a record is
+  // encoded once, whichever streams read it. It must write exactly what
+  // record_payload writes (which then serves only as its reference).
+  virtual std::shared_ptr<const format::RecordEncoder> payload_encoder(int32_t /*partition*/) const {
+    return nullptr;
+  }
   // Consumer side (pop), one call at a time: frames one record (its payload as
   // record_payload wrote it). `positions` (ascending partition) already count it.
   virtual void record(int32_t partition, uint64_t offset, std::string_view payload,
@@ -96,10 +103,14 @@ struct TopicStreamOptions {
   uint64_t min_chunk_bytes = 4u << 10;
   uint64_t max_chunk_bytes = 256u << 10;
   uint32_t chunk_records = 1000;
-  // What a record costs against chunk_bytes (as RecordStreamOptions::record_cost).
+  // What a record's payload costs against chunk_bytes (as
+  // RecordStreamOptions::record_cost), when the encoder has no payload_encoder;
+  // with one, a payload costs its encoded size.
   std::function<uint64_t(const RecordView&)> record_cost;
-  // Added to record_cost (when set) per partition of the stream: framing that
-  // grows with it, e.g. an SSE id listing every partition.
+  // Added to every record's cost: the framing around its payload (a line
+  // break, SSE's "data: "...), plus record_cost_per_partition per partition of
+  // the stream (framing that grows with it, e.g. an SSE id listing every one).
+  uint64_t record_overhead = 0;
   uint64_t record_cost_per_partition = 0;
   Millis heartbeat{15000};
   Millis read_timeout{10000};       // deadline of each chunk's read

@@ -26,7 +26,8 @@ namespace {
 constexpr RecordFormat kFormats[] = {RecordFormat::kString, RecordFormat::kBase64,
                                      RecordFormat::kJson};
 constexpr RecordFraming kFramings[] = {RecordFraming::kRecords, RecordFraming::kTopic,
-                                       RecordFraming::kNdjson, RecordFraming::kSse};
+                                       RecordFraming::kTopicStream, RecordFraming::kNdjson,
+                                       RecordFraming::kSse};
 
 // Every kind of record a segment may hold, repeated so that blocks hold many.
 std::vector<Record> all_kinds(size_t n) {
@@ -140,6 +141,9 @@ TEST_F(RecordEncodersTest, FramingsAreWhatTheRoutesSend) {
   got.clear();
   append_framed_record(&got, v, RecordFraming::kTopic, RecordFormat::kJson, 7);
   EXPECT_EQ(got, "{\"partition\":7," + obj.substr(1) + ",");
+  got.clear();
+  append_framed_record(&got, v, RecordFraming::kTopicStream, RecordFormat::kJson, 7);
+  EXPECT_EQ(got, "{\"partition\":7," + flat.substr(1)) << "one line, framed later by the topic stream";
 }
 
 TEST_F(RecordEncodersTest, ResponsesFromCachedEncodingsEqualFreshOnesAtEveryBudget) {

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <initializer_list>
 #include <map>
@@ -167,6 +168,65 @@ TEST_F(TopicStreamTest, EveryRecordOfEveryPartitionOnceThenOneEndAtTheHighWaterm
   size_t first_p2 = 0;
   while (first_p2 < lines.size() && lines[first_p2].partition != 2) ++first_p2;
   EXPECT_LE(first_p2, 40u) << "partition 2 waited for " << first_p2 << " records of others";
+}
+
+// A RecordEncoder writing what TextEncoder::record_payload writes, counting its calls.
+class CountingPayloadEncoder final : public format::RecordEncoder {
+ public:
+  CountingPayloadEncoder(int32_t partition, std::atomic<int>* calls) : partition_(partition), calls_(calls) {}
+  size_t slot() const override { return 5; }
+  void encode(const RecordView& r, std::string* out) const override {
+    calls_->fetch_add(1);
+    out->append(fmt::format("{} {} {}", partition_, r.offset, r.value ? std::string(*r.value) : "null"));
+  }
+
+ private:
+  const int32_t partition_;
+  std::atomic<int>* calls_;
+};
+
+// TextEncoder whose payloads come from the decoded blocks' cached encodings.
+class CachedTextEncoder final : public TopicStreamEncoder {
+ public:
+  void record_payload(int32_t partition, const RecordView& r, std::string* out) const override {
+    ++fresh;
+    text_.record_payload(partition, r, out);
+  }
+  std::shared_ptr<const format::RecordEncoder> payload_encoder(int32_t partition) const override {
+    return std::make_shared<CountingPayloadEncoder>(partition, &encoded);
+  }
+  void record(int32_t partition, uint64_t offset, std::string_view payload,
+              std::span<const TopicStreamPosition> positions, std::string* out) override {
+    text_.record(partition, offset, payload, positions, out);
+  }
+  void heartbeat(std::string* out) override { text_.heartbeat(out); }
+  void end(std::span<const TopicStreamPosition> positions, std::string* out) override { text_.end(positions, out); }
+  void error(int32_t partition, const Error& e, std::span<const TopicStreamPosition> positions,
+             std::string* out) override {
+    text_.error(partition, e, positions, out);
+  }
+  mutable std::atomic<int> encoded{0};
+  mutable std::atomic<int> fresh{0};
+
+ private:
+  mutable TextEncoder text_;
+};
+
+TEST_F(TopicStreamTest, PayloadsAreEncodedOncePerBlockAndSharedByLaterStreams) {
+  write_segments({{0, 0, 200}, {1, 0, 120}});
+  auto enc = std::make_shared<CachedTextEncoder>();
+  for (int round = 0; round < 2; ++round) {
+    auto s = TopicStream::open(reader_, notifier_, engine_, *metadata_, enc, "t", {}, chunks_of(20));
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    Collector c(*s);
+    c.start();
+    ASSERT_TRUE(c.run());
+    ASSERT_TRUE(c.last.has_value());
+    EXPECT_FALSE(c.last->failed);
+    expect_exactly(c.record_lines(), {{0, 0}, {1, 0}}, {{0, 200}, {1, 120}});
+    EXPECT_EQ(enc->fresh.load(), 0) << "no payload is encoded outside the blocks' cache";
+    EXPECT_EQ(enc->encoded.load(), 320) << "each record encoded once, in round " << round;
+  }
 }
 
 TEST_F(TopicStreamTest, SelectedPartitionsAndPerPartitionStarts) {
