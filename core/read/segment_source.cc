@@ -233,15 +233,23 @@ Result<SegmentSource::BlockPtr> SegmentSource::load_block(ObjectStore& store,
     // data under LZ4, every block of an uncompressed segment): decoded both
     // ways. The CRC held, so the true compression decodes; when only one
     // does, it is the segment's, and no round trip is spent on the header.
-    // Only when both (or neither) decode does the header decide.
-    auto as_lz4 = format::decode_block(stored, entry, format::Compression::kLz4, name);
-    auto as_raw = format::decode_block(stored, entry, format::Compression::kNone, name);
-    if (as_raw.ok() != as_lz4.ok()) {
-      const auto c = as_raw.ok() ? format::Compression::kNone : format::Compression::kLz4;
-      compression_.insert(name, std::make_shared<const format::Compression>(c),
-                          name.size() + sizeof(format::Compression) + kCompressionEntryOverhead);
-      decoded = as_raw.ok() ? std::move(as_raw) : std::move(as_lz4);
-    } else {
+    // Only when both (or neither) decode does the header decide. The second
+    // reading is held beside the first, so its bytes are charged too, only if
+    // they are free now (waiting while holding units could deadlock).
+    bool decided = false;
+    auto second = budget_->acquire(raw_len, Deadline::after(Millis(0)));
+    if (second.ok()) {
+      auto as_lz4 = format::decode_block(stored, entry, format::Compression::kLz4, name);
+      auto as_raw = format::decode_block(stored, entry, format::Compression::kNone, name);
+      if (as_raw.ok() != as_lz4.ok()) {
+        const auto c = as_raw.ok() ? format::Compression::kNone : format::Compression::kLz4;
+        compression_.insert(name, std::make_shared<const format::Compression>(c),
+                            name.size() + sizeof(format::Compression) + kCompressionEntryOverhead);
+        decoded = as_raw.ok() ? std::move(as_raw) : std::move(as_lz4);
+        decided = true;
+      }
+    }
+    if (!decided) {
       SH_ASSIGN_OR_RETURN(format::Compression c, compression_of(store, name, key, meta, deadline));
       decoded = format::decode_block(stored, entry, c, name);
     }

@@ -444,5 +444,27 @@ TEST_F(SegmentSourceChecksTest, AnUncompressedBlockIsDecodedWithoutReadingTheHea
   EXPECT_EQ(faults_->calls("get_range") - before, 3u) << "one GET per block and none for the header";
 }
 
+TEST_F(SegmentSourceChecksTest, WithoutBudgetForASecondReadingTheHeaderDecides) {
+  const std::string key = write_incompressible(*faults_, format::Compression::kNone);
+  SegmentSourceOptions probe_opts;
+  probe_opts.footer_read_bytes = 64;
+  auto meta = source(probe_opts)->meta(key, {});
+  ASSERT_TRUE(meta.ok()) << meta.error().to_string();
+  // Room for one decode of block 0 (stored + raw bytes), not for a second reading beside it.
+  const uint64_t size = (*meta)->index[0].handle.size;
+  SegmentSourceOptions o = probe_opts;
+  o.decode_budget_bytes = size * 2 + size / 2;
+  auto src = source(o);
+  auto m = src->meta(key, {});
+  ASSERT_TRUE(m.ok());
+  const uint64_t before = faults_->calls("get_range");
+  auto block = src->block(key, **m, 0, Deadline::after(Millis(2000)));
+  ASSERT_TRUE(block.ok()) << block.error().to_string();
+  EXPECT_EQ(faults_->calls("get_range") - before, 2u) << "the block, then the header: nothing waited";
+  std::vector<HeaderView> scratch;
+  EXPECT_EQ(*(*block)->record(0, &scratch).key, "k0");
+  EXPECT_EQ(src->decode_budget().in_use(), 0u) << "every unit came back";
+}
+
 }  // namespace
 }  // namespace sh::read
