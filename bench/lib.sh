@@ -28,3 +28,32 @@ need_tools() {
     command -v "$tool" >/dev/null || { echo "$script: '$tool' is not installed" >&2; exit 2; }
   done
 }
+
+# nginx_conf DIR PORT ROOT CONNECTIONS [HTTP_DIRECTIVES]: writes DIR/nginx.conf for
+# the baselines: one worker in the foreground, no access log, serving ROOT on
+# 127.0.0.1:PORT, pid, error log and temp paths under DIR; HTTP_DIRECTIVES
+# (lines) go into http {}. Start it with: nginx -p DIR -c DIR/nginx.conf -e DIR/logs/error.log
+nginx_conf() {
+  local dir=$1 port=$2 www=$3 conns=$4 extra=${5:-}
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections $conns; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+$extra
+  server {
+    listen 127.0.0.1:$port;
+    root $www;
+  }
+}
+EOF
+}

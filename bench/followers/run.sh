@@ -92,23 +92,7 @@ if [[ -x "$nginx" ]]; then
   while [[ "$nginx_port" == "$port" || "$nginx_port" == "$admin_port" ]]; do nginx_port=$(free_port); done
   mkdir -p "$tmp/nginx/www" "$tmp/nginx/logs" && chmod 755 "$tmp" && echo '{"status":"ok"}' >"$tmp/nginx/www/healthz"
   chmod -R a+rX "$tmp/nginx/www"
-  cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  default_type application/json;
-  server { listen 127.0.0.1:$nginx_port; root $tmp/nginx/www; }
-}
-EOF
+  nginx_conf "$tmp/nginx" "$nginx_port" "$tmp/nginx/www" 1024 "  default_type application/json;"
   taskset -c "$server_core" "$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" &
   nginx_pid=$!
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/healthz" && break; sleep 0.1; done

@@ -80,29 +80,9 @@ tail -1 "$tmp/www/stream.ndjson"
 bytes=$(stat -c %s "$tmp/www/stream.ndjson")
 
 nport=$(free_port)
-mkdir -p "$tmp/nginx/logs"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
+nginx_conf "$tmp/nginx" "$nport" "$tmp/www" 64 "  sendfile on;
   tcp_nopush on;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  types { application/x-ndjson ndjson; }
-  server {
-    listen 127.0.0.1:$nport;
-    root $tmp/www;
-  }
-}
-EOF
+  types { application/x-ndjson ndjson; }"
 "${pin[@]}" "$server_core" "$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" &
 nginx_pid=$!
 nurl="http://127.0.0.1:$nport/stream.ndjson"

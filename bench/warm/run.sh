@@ -88,31 +88,11 @@ done
 body_bytes=$(cat "$tmp/www/r/"*.json | wc -c)
 
 nport=$(free_port)
-mkdir -p "$tmp/nginx/logs"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
+nginx_conf "$tmp/nginx" "$nport" "$tmp/www" 1024 "  sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
   open_file_cache max=$((npaths * 2)) inactive=60s;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  types { application/json json; }
-  server {
-    listen 127.0.0.1:$nport;
-    root $tmp/www;
-  }
-}
-EOF
+  types { application/json json; }"
 "${pin[@]}" "$server_core" "$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" &
 nginx_pid=$!
 nbase="http://127.0.0.1:$nport"
