@@ -27,8 +27,6 @@ using json = nlohmann::json;
 
 constexpr int64_t kMinHeartbeatMs = 10;
 constexpr int64_t kMaxHeartbeatMs = 300000;
-// `"partition":2147483647,` — what the partition field adds to a record at most.
-constexpr uint64_t kPartitionFieldBytes = 24;
 // One SSE id entry `{"topic":"…","partition":P,"offset":O},` without the topic.
 constexpr uint64_t kIdEntryBytes = 64;
 constexpr size_t kMaxLastEventIdBytes = size_t{1} << 20;
@@ -276,10 +274,9 @@ void TopicStreamHandler::serve(const std::string& topic, const QueryParams& q, c
   so.read_timeout = Millis(opts_.read_timeout_ms);
   so.metadata_timeout = Millis(opts_.read_timeout_ms);
   // chunk_bytes then bounds a chunk's framed bytes: the record object with its
-  // partition (its encoded size: the payloads are encoded once per block),
-  // plus its line break or its SSE framing (an id entry per partition of the
-  // stream).
-  so.record_cost = [fmt](const RecordView& r) { return encoded_record_size(r, fmt) + kPartitionFieldBytes; };
+  // partition (its encoded size: TopicRecordEncoder's payloads are encoded
+  // once per block, so no record_cost), plus its line break or its SSE framing
+  // (an id entry per partition of the stream).
   so.record_overhead = sse ? 16 : 1;
   so.record_cost_per_partition = sse ? kIdEntryBytes + topic.size() : 0;
   const std::string group = req.start.group;
