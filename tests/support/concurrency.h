@@ -9,9 +9,21 @@
 
 namespace sh::testing {
 
-// Threads wait() until the test calls open().
+// Threads wait() until the test calls open(). Destroying the gate opens it and
+// waits for every thread inside wait() to leave: a test that returns early (a
+// failed ASSERT) or right after open() must not free the mutex a woken waiter
+// is still re-acquiring (a waiter on freed memory hung TSan CI for 900 s).
 class Gate {
  public:
+  Gate() = default;
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+  ~Gate() {
+    std::unique_lock<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return waiters_ == 0; });
+  }
   void open() {
     std::lock_guard<std::mutex> l(mu_);
     open_ = true;
@@ -19,13 +31,16 @@ class Gate {
   }
   void wait() {
     std::unique_lock<std::mutex> l(mu_);
+    ++waiters_;
     cv_.wait(l, [&] { return open_; });
+    if (--waiters_ == 0) cv_.notify_all();
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
+  int waiters_ = 0;
 };
 
 // Polls `pred` every millisecond until it holds (true) or `limit` passes (false).
