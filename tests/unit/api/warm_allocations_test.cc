@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -23,24 +24,8 @@
 #include "core/metadata/listing_metadata_store.h"
 #include "core/read/log_reader.h"
 #include "core/storage/local_object_store.h"
+#include "tests/support/allocation_probe.h"
 #include "tests/support/temp_dir.h"
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<size_t> g_allocations{0};
-}  // namespace
-
-// g++ 12 at -O2 sees the replaced operator new inlined as malloc and its
-// delete as free and warns that they mismatch; they are the pair defined here.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace sh::api {
 namespace {
@@ -102,15 +87,15 @@ class WarmAllocationsTest : public ::testing::Test {
   };
   // One warm read as the HTTP worker runs it (memory only), and its body.
   Counted warm_read(uint64_t offset, uint32_t max_records) {
-    g_allocations.store(0);
-    g_counting.store(true);
-    auto r = reader_->read("t", 0, request(offset, max_records, true));
+    std::optional<Result<read::ReadResult>> r;
     std::string body;
-    if (r.ok()) body = encode_records_response("t", 0, *r, RecordFormat::kString);
-    g_counting.store(false);
-    EXPECT_TRUE(r.ok()) << r.error().to_string();
-    if (!r.ok()) return {};
-    return {g_allocations.load(), r->records.size(), r->pinned.size(), body.size()};
+    const size_t allocations = sh::testing::count_allocations([&] {
+      r.emplace(reader_->read("t", 0, request(offset, max_records, true)));
+      if (r->ok()) body = encode_records_response("t", 0, **r, RecordFormat::kString);
+    }).allocations;
+    EXPECT_TRUE(r->ok()) << r->error().to_string();
+    if (!r->ok()) return {};
+    return {allocations, (*r)->records.size(), (*r)->pinned.size(), body.size()};
   }
 
   sh::testing::ScratchDir scratch_;

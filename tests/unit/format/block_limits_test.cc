@@ -18,28 +18,8 @@
 #include "core/format/coding.h"
 #include "core/format/crc32c.h"
 #include "core/format/format.h"
+#include "tests/support/allocation_probe.h"
 #include "tests/unit/format/segment_test_util.h"
-
-namespace {
-std::atomic<bool> g_tracking{false};
-std::atomic<size_t> g_largest{0};
-}  // namespace
-
-// g++ 12 at -O2 sees the replaced operator new inlined as malloc and its
-// delete as free and warns that they mismatch; they are the pair defined here.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t n) {
-  if (g_tracking.load(std::memory_order_relaxed)) {
-    size_t prev = g_largest.load(std::memory_order_relaxed);
-    while (n > prev && !g_largest.compare_exchange_weak(prev, n, std::memory_order_relaxed)) {
-    }
-  }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace sh::format {
 namespace {
@@ -49,11 +29,7 @@ constexpr std::string_view kName = "orders/0/seg_00000000000000000100.bin";
 // The largest allocation `fn` makes.
 template <class Fn>
 size_t largest_allocation(Fn fn) {
-  g_largest.store(0);
-  g_tracking.store(true);
-  fn();
-  g_tracking.store(false);
-  return g_largest.load();
+  return sh::testing::count_allocations(fn).largest;
 }
 
 // A stored block with a valid CRC over `stored` claiming `raw_len` raw bytes,
