@@ -3,14 +3,11 @@
 // encoding, then the response body built from it — allocates a few times per
 // block it touches (cache keys), never once per record.
 //
-// This file replaces the global operator new to count allocations while a
-// read runs (the replacement forwards to malloc).
-#include <atomic>
+// This binary replaces the global operator new (tests/support/allocation_probe.h)
+// to count allocations while a read runs.
 #include <bit>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <optional>
 #include <string>
 
@@ -108,6 +105,7 @@ TEST_F(WarmAllocationsTest, AWarmReadAllocatesPerBlockNotPerRecord) {
   (void)warm_read(100, 10);  // first use of the paths measured (lazy statics)
   const Counted small = warm_read(100, 10);
   ASSERT_EQ(small.records, 10u);
+  ASSERT_GT(small.allocations, 0u) << "the probe must see the read allocate (its records, its body)";
   for (uint64_t offset : {uint64_t{100}, uint64_t{2500}, kRecords / 2 - 1500 + 1000}) {  // the last crosses segments
     const Counted big = warm_read(offset, 3000);
     ASSERT_EQ(big.records, 3000u);

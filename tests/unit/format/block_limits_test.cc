@@ -2,13 +2,10 @@
 // claim more than the reader accepts — or more than LZ4 can expand its stored
 // bytes to — is corruption found *before* its raw buffer is allocated.
 //
-// This file replaces the global operator new to record the largest single
-// allocation made while a check runs (the replacement forwards to malloc).
+// This binary replaces the global operator new (tests/support/allocation_probe.h)
+// to record the largest single allocation made while a check runs.
 #include <lz4.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
 #include <fmt/format.h>
@@ -46,6 +43,17 @@ std::string block_with(std::string_view stored, uint32_t raw_len, IndexEntry* en
   entry->handle.size = static_cast<uint32_t>(out.size());
   entry->record_count = 1;
   return out;
+}
+
+// The control: without it, a probe that saw nothing would pass every check below.
+TEST(BlockLimitsTest, TheProbeSeesAnAllocationOfAMebibyte) {
+  volatile char seen = 0;
+  const size_t largest = largest_allocation([&] {
+    std::string big(size_t{1} << 21, 'x');
+    seen = big[12345];
+  });
+  EXPECT_EQ(seen, 'x');
+  EXPECT_GE(largest, size_t{1} << 21);
 }
 
 TEST(BlockLimitsTest, ClaimedRawLengthBeyondLz4ExpansionIsCorruptWithoutAllocatingIt) {
