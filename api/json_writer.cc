@@ -130,69 +130,156 @@ class JsonValidator {
 
 bool is_json_text(std::string_view s) { return JsonValidator(s.data(), s.data() + s.size()).text(); }
 
-JsonWriter& JsonWriter::string(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out_->reserve(out_->size() + s.size() + 2);
-  out_->push_back('"');
-  size_t run_start = 0;
-  // 8 bytes at a time while none of them needs escaping (< 0x20, '"' or '\\').
-  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-  auto has_zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-  auto needs_escape = [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; };
+namespace {
+
+// SWAR masks over 8 bytes: the high bit of a byte is set when that byte
+// matches. Exact per byte (no carry crosses a byte), so flagged bytes can be
+// counted and visited one by one.
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+
+inline uint64_t bytes_equal(uint64_t w, unsigned char c) {
+  const uint64_t x = w ^ (c * kOnes);
+  return ~(((x & kLow7) + kLow7) | x) & kHighs;
+}
+// Bytes < 0x20 (bytes >= 0x80 are not).
+inline uint64_t bytes_control(uint64_t w) { return ~(((w & kLow7) + 0x6060606060606060ULL) | w) & kHighs; }
+inline uint64_t bytes_escaped(uint64_t w) {
+  return bytes_control(w) | bytes_equal(w, '"') | bytes_equal(w, '\\');
+}
+// Bytes flagged in a mask of high bits (no popcnt instruction in baseline x86-64).
+inline size_t count_flagged(uint64_t mask) { return static_cast<size_t>(((mask >> 7) * kOnes) >> 56); }
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+inline bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+// Bytes an escaped character adds to its own one: \" \\ \n \r \t \b \f add 1, \u00XX adds 5.
+inline size_t escape_extra(unsigned char c) {
+  switch (c) {
+    case '"': case '\\': case '\n': case '\r': case '\t': case '\b': case '\f': return 1;
+    default: return 5;
+  }
+}
+
+}  // namespace
+
+JsonStringScan scan_json_string(std::string_view s) {
+  const char* p = s.data();
   const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    if (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      // Bytes >= 0x80 never need escaping: mask them out of the < 0x20 test.
-      const uint64_t control = (w - 0x2020202020202020ULL) & ~w & kHighs;
-      const uint64_t mask = control | has_zero_byte(w ^ (0x22 * kOnes)) | has_zero_byte(w ^ (0x5C * kOnes));
-      if (mask == 0) {
-        i += 8;
-        continue;
-      }
-      // The lowest flagged byte is exact (borrows only flag bytes above a hit;
-      // little-endian: lowest bit = first byte): jump straight to it.
-      i += static_cast<size_t>(__builtin_ctzll(mask)) / 8;
-    } else if (!needs_escape(static_cast<unsigned char>(s[i]))) {
-      ++i;
-      continue;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    out_->append(s.data() + run_start, i - run_start);
-    run_start = ++i;
-    switch (c) {
-      case '"': out_->append("\\\"", 2); break;
-      case '\\': out_->append("\\\\", 2); break;
-      case '\n': out_->append("\\n", 2); break;
-      case '\r': out_->append("\\r", 2); break;
-      case '\t': out_->append("\\t", 2); break;
-      case '\b': out_->append("\\b", 2); break;
-      case '\f': out_->append("\\f", 2); break;
-      default: {
-        char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out_->append(esc, 6);
-      }
+  size_t extra = 0, i = 0;
+  uint64_t high = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint64_t w = load8(p + i);
+    high |= w;
+    const uint64_t control = bytes_control(w);
+    extra += count_flagged(bytes_equal(w, '"') | bytes_equal(w, '\\'));
+    if (control != 0) {  // rare: \n \r \t \b \f add 1, the other controls 5
+      const uint64_t short_form = control & (bytes_equal(w, '\n') | bytes_equal(w, '\r') |
+                                             bytes_equal(w, '\t') | bytes_equal(w, '\b') |
+                                             bytes_equal(w, '\f'));
+      extra += count_flagged(short_form) + 5 * count_flagged(control & ~short_form);
     }
   }
-  out_->append(s.data() + run_start, s.size() - run_start);
-  out_->push_back('"');
+  unsigned char tail_high = 0;
+  for (; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    tail_high |= c;
+    if (needs_escape(c)) extra += escape_extra(c);
+  }
+  return {extra, (high & kHighs) == 0 && tail_high < 0x80};
+}
+
+namespace {
+
+// Writes the escape of `c` at `d`; returns the end.
+inline char* write_escape(char* d, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  d[0] = '\\';
+  switch (c) {
+    case '"': d[1] = '"'; return d + 2;
+    case '\\': d[1] = '\\'; return d + 2;
+    case '\n': d[1] = 'n'; return d + 2;
+    case '\r': d[1] = 'r'; return d + 2;
+    case '\t': d[1] = 't'; return d + 2;
+    case '\b': d[1] = 'b'; return d + 2;
+    case '\f': d[1] = 'f'; return d + 2;
+    default:
+      d[1] = 'u'; d[2] = '0'; d[3] = '0'; d[4] = kHex[c >> 4]; d[5] = kHex[c & 15];
+      return d + 6;
+  }
+}
+
+}  // namespace
+
+JsonWriter& JsonWriter::string(std::string_view s, const JsonStringScan& scan) {
+  const size_t n = s.size();
+  const size_t extra = scan.escape_extra;
+  const size_t at = out_->size();
+  if (extra == 0) {
+    // Nothing to escape (the common case for keys and headers): one copy.
+    out_->resize(at + n + 2);
+    char* d = out_->data() + at;
+    d[0] = '"';
+    std::memcpy(d + 1, s.data(), n);
+    d[n + 1] = '"';
+    return *this;
+  }
+  // Sized exactly, plus 8 bytes of slack for the whole-word stores below.
+  const size_t total = n + 2 + extra;
+  out_->resize(at + total + 8);
+  char* d = out_->data() + at;
+  *d++ = '"';
+  const char* p = s.data();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint64_t w = load8(p + i);
+    uint64_t mask = bytes_escaped(w);
+    std::memcpy(d, &w, 8);
+    if (mask == 0) {
+      d += 8;
+      continue;
+    }
+    // Each flagged byte, first to last (little-endian: the lowest set bit is
+    // the first byte): keep the bytes before it, escape it, and store the rest
+    // of the word again after the escape.
+    size_t from = 0;  // bytes [0, from) of the word are done
+    do {
+      const size_t k = static_cast<size_t>(__builtin_ctzll(mask)) / 8;
+      d += k - from;
+      const auto c = static_cast<unsigned char>(p[i + k]);
+      if (c == '"' || c == '\\') {
+        d[0] = '\\';
+        d[1] = static_cast<char>(c);
+        d += 2;
+      } else {
+        d = write_escape(d, c);
+      }
+      from = k + 1;
+      if (from < 8) {
+        const uint64_t rest = w >> (8 * from);
+        std::memcpy(d, &rest, 8);
+      }
+      mask &= mask - 1;
+    } while (mask != 0);
+    d += 8 - from;
+  }
+  for (; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (needs_escape(c)) {
+      d = write_escape(d, c);
+    } else {
+      *d++ = static_cast<char>(c);
+    }
+  }
+  *d = '"';
+  out_->resize(at + total);
   return *this;
 }
 
-size_t json_string_size(std::string_view s) {
-  size_t n = s.size() + 2;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    switch (c) {
-      case '"': case '\\': case '\n': case '\r': case '\t': case '\b': case '\f': n += 1; break;
-      default: n += 5;  // \u00XX
-    }
-  }
-  return n;
-}
+size_t json_string_size(std::string_view s) { return json_string_size(s, scan_json_string(s)); }
 
 size_t json_number_size(uint64_t v) {
   char buf[24];

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -19,10 +20,20 @@ namespace sh::api {
 // REQUIRES: text::valid_utf8(s) (string contents are not re-checked for UTF-8).
 bool is_json_text(std::string_view s);
 
+// What writing `s` as a JSON string needs to know, from one pass over it.
+struct JsonStringScan {
+  size_t escape_extra = 0;  // bytes that escaping adds to s
+  bool ascii = true;        // no byte >= 0x80: then s is valid UTF-8
+};
+JsonStringScan scan_json_string(std::string_view s);
+
 // Exact sizes of what JsonWriter writes, without writing it (the records
 // response charges max_bytes with them).
 // Bytes of string(s), quotes included. REQUIRES: text::valid_utf8(s).
 size_t json_string_size(std::string_view s);
+inline size_t json_string_size(std::string_view s, const JsonStringScan& scan) {
+  return s.size() + 2 + scan.escape_extra;
+}
 // Bytes of base64(bytes), quotes included.
 inline size_t json_base64_size(size_t n) { return 2 + 4 * ((n + 2) / 3); }
 // Bytes of number(v).
@@ -43,13 +54,24 @@ class JsonWriter {
   }
   // "key": — the key must not need escaping (our own field names).
   JsonWriter& key(std::string_view k) {
-    out_->push_back('"');
-    out_->append(k);
-    out_->append("\":", 2);
+    char buf[64];
+    if (k.size() + 3 > sizeof buf) {
+      out_->push_back('"');
+      out_->append(k);
+      out_->append("\":", 2);
+      return *this;
+    }
+    buf[0] = '"';
+    std::memcpy(buf + 1, k.data(), k.size());
+    buf[k.size() + 1] = '"';
+    buf[k.size() + 2] = ':';
+    out_->append(buf, k.size() + 3);
     return *this;
   }
   // A JSON string; REQUIRES: text::valid_utf8(s).
-  JsonWriter& string(std::string_view s);
+  JsonWriter& string(std::string_view s) { return string(s, scan_json_string(s)); }
+  // The same, with `scan` = scan_json_string(s) already known.
+  JsonWriter& string(std::string_view s, const JsonStringScan& scan);
   // A JSON string holding base64 of `bytes`.
   JsonWriter& base64(std::string_view bytes) {
     out_->push_back('"');

@@ -1,4 +1,5 @@
 // Record JSON encoding: escaping, JSON validation and the three formats.
+#include <algorithm>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -37,6 +38,63 @@ TEST(JsonWriter, RandomStringsRoundTripAtEveryAlignment) {
     JsonWriter(&out).string(s);
     ASSERT_EQ(json::parse(out).get<std::string>(), s) << out;
   }
+}
+
+// The escaping of RFC 8259, one byte at a time: what the word-at-a-time writer
+// must produce byte for byte.
+std::string reference_json_string(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+TEST(JsonWriter, MatchesTheByteLoopAndItsOwnSizeForEveryMixOfEscapes) {
+  // Dense and sparse escapes, long and short strings, runs of 8 flagged bytes,
+  // ASCII and not: output, size and the ASCII flag agree with the byte loop.
+  std::mt19937 rng(11);
+  const std::string specials = std::string("\"\\\n\r\t\b\f\x01\x1f\x7f", 11) + "\xc3\xa9";
+  int dense = 0;
+  for (int n = 0; n < 5000; ++n) {
+    std::string s;
+    const int len = static_cast<int>(rng() % 300);
+    const unsigned density = 1 + rng() % 8;  // 1: every byte special
+    for (int i = 0; i < len; ++i) {
+      if (rng() % density == 0) {
+        s.push_back(specials[rng() % specials.size()]);
+      } else {
+        s.push_back(static_cast<char>(' ' + rng() % 95));
+      }
+    }
+    if (density == 1) ++dense;
+    std::string out = "prefix";
+    JsonWriter(&out).string(s);
+    const std::string want = reference_json_string(s);
+    ASSERT_EQ(out, "prefix" + want) << "length " << len;
+    EXPECT_EQ(json_string_size(s), want.size());
+    const bool ascii = std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    EXPECT_EQ(scan_json_string(s).ascii, ascii);
+  }
+  EXPECT_GT(dense, 100);
 }
 
 TEST(JsonText, AgreesWithNlohmannOnValidAndInvalidDocuments) {
