@@ -171,14 +171,21 @@ const EncodedRecords& DecodedBlock::encoded(const RecordEncoder& enc) const {
   std::call_once(encoded_once_[slot], [&] {
     auto e = std::make_unique<EncodedRecords>();
     e->ends_.reserve(offsets_.size());
+    // Encoded into a buffer this thread keeps, then copied once into an exact
+    // allocation: the kept one is warm in cache and already mapped, where a
+    // fresh over-reserved buffer (then shrunk) cost two buffers' page faults.
+    constexpr size_t kKeptScratchBytes = 1 << 20;
+    thread_local std::string scratch;
+    scratch.clear();
     // JSON of typical records is a little larger than their raw bytes.
-    e->bytes_.reserve(payload_.size() + payload_.size() / 2 + offsets_.size() * 64);
-    std::vector<HeaderView> scratch;
+    scratch.reserve(payload_.size() + payload_.size() / 2 + offsets_.size() * 64);
+    std::vector<HeaderView> headers;
     for (uint32_t i = 0; i < offsets_.size(); ++i) {
-      enc.encode(record(i, &scratch), &e->bytes_);
-      e->ends_.push_back(e->bytes_.size());
+      enc.encode(record(i, &headers), &scratch);
+      e->ends_.push_back(scratch.size());
     }
-    e->bytes_.shrink_to_fit();
+    e->bytes_.assign(scratch);
+    if (scratch.capacity() > kKeptScratchBytes) std::string().swap(scratch);
     encoded_charge_.fetch_add(e->memory(), std::memory_order_relaxed);
     encoded_[slot] = std::move(e);
   });
