@@ -9,6 +9,38 @@ namespace sh::api {
 
 namespace {
 
+// SWAR masks over 8 bytes: the high bit of a byte is set when that byte
+// matches. Exact per byte (no carry crosses a byte), so flagged bytes can be
+// counted and visited one by one.
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+
+inline uint64_t bytes_equal(uint64_t w, unsigned char c) {
+  const uint64_t x = w ^ (c * kOnes);
+  return ~(((x & kLow7) + kLow7) | x) & kHighs;
+}
+// Bytes < 0x20 (bytes >= 0x80 are not).
+inline uint64_t bytes_control(uint64_t w) { return ~(((w & kLow7) + 0x6060606060606060ULL) | w) & kHighs; }
+inline uint64_t bytes_escaped(uint64_t w) {
+  return bytes_control(w) | bytes_equal(w, '"') | bytes_equal(w, '\\');
+}
+// Bytes flagged in a mask of high bits (no popcnt instruction in baseline x86-64).
+inline size_t count_flagged(uint64_t mask) { return static_cast<size_t>(((mask >> 7) * kOnes) >> 56); }
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+inline bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+// Bytes an escaped character adds to its own one: \" \\ \n \r \t \b \f add 1, \u00XX adds 5.
+inline size_t escape_extra(unsigned char c) {
+  switch (c) {
+    case '"': case '\\': case '\n': case '\r': case '\t': case '\b': case '\f': return 1;
+    default: return 5;
+  }
+}
+
 // Recursive-descent validator over [p, end); each function advances p past
 // what it accepted.
 class JsonValidator {
@@ -63,6 +95,16 @@ class JsonValidator {
   bool string() {
     ++p_;  // opening quote
     while (p_ < end_) {
+      // 8 bytes at a time up to the next '"', '\\' or control byte.
+      while (end_ - p_ >= 8) {
+        const uint64_t mask = bytes_escaped(load8(p_));
+        if (mask != 0) {
+          p_ += __builtin_ctzll(mask) / 8;
+          break;
+        }
+        p_ += 8;
+      }
+      if (p_ >= end_) return false;
       const auto c = static_cast<unsigned char>(*p_++);
       if (c == '"') return true;
       if (c < 0x20) return false;
@@ -129,42 +171,6 @@ class JsonValidator {
 }  // namespace
 
 bool is_json_text(std::string_view s) { return JsonValidator(s.data(), s.data() + s.size()).text(); }
-
-namespace {
-
-// SWAR masks over 8 bytes: the high bit of a byte is set when that byte
-// matches. Exact per byte (no carry crosses a byte), so flagged bytes can be
-// counted and visited one by one.
-constexpr uint64_t kOnes = 0x0101010101010101ULL;
-constexpr uint64_t kHighs = 0x8080808080808080ULL;
-constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
-
-inline uint64_t bytes_equal(uint64_t w, unsigned char c) {
-  const uint64_t x = w ^ (c * kOnes);
-  return ~(((x & kLow7) + kLow7) | x) & kHighs;
-}
-// Bytes < 0x20 (bytes >= 0x80 are not).
-inline uint64_t bytes_control(uint64_t w) { return ~(((w & kLow7) + 0x6060606060606060ULL) | w) & kHighs; }
-inline uint64_t bytes_escaped(uint64_t w) {
-  return bytes_control(w) | bytes_equal(w, '"') | bytes_equal(w, '\\');
-}
-// Bytes flagged in a mask of high bits (no popcnt instruction in baseline x86-64).
-inline size_t count_flagged(uint64_t mask) { return static_cast<size_t>(((mask >> 7) * kOnes) >> 56); }
-inline uint64_t load8(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-inline bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
-// Bytes an escaped character adds to its own one: \" \\ \n \r \t \b \f add 1, \u00XX adds 5.
-inline size_t escape_extra(unsigned char c) {
-  switch (c) {
-    case '"': case '\\': case '\n': case '\r': case '\t': case '\b': case '\f': return 1;
-    default: return 5;
-  }
-}
-
-}  // namespace
 
 JsonStringScan scan_json_string(std::string_view s) {
   const char* p = s.data();

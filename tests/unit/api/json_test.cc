@@ -117,6 +117,17 @@ TEST(JsonText, AgreesWithNlohmannOnValidAndInvalidDocuments) {
     for (int i = 0; i < len; ++i) d += tokens[rng() % std::size(tokens)];
     ASSERT_EQ(is_json_text(d), json::accept(d)) << "document: " << d;
   }
+  // Long strings (the validator skips 8 bytes at a time inside them): quotes,
+  // backslashes, escapes and control bytes at every position.
+  const char* pieces[] = {"a", "bcdefgh", "0123456789abcdef", "\"", "\\", "\\n", "\\u00e9", "\\x",
+                          "\x01", "\t", "\xc3\xa9", " "};
+  for (int n = 0; n < 20000; ++n) {
+    std::string d = rng() % 2 ? "\"" : "[\"";
+    const int len = static_cast<int>(rng() % 16);
+    for (int i = 0; i < len; ++i) d += pieces[rng() % std::size(pieces)];
+    d += rng() % 2 ? "\"" : "\"]";
+    ASSERT_EQ(is_json_text(d), json::accept(d)) << "document: " << d;
+  }
   EXPECT_TRUE(is_json_text(std::string(256, '[') + std::string(256, ']')));
   EXPECT_FALSE(is_json_text(std::string(100000, '[') + std::string(100000, ']')))
       << "deep nesting is refused, not a stack overflow";
