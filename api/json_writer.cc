@@ -112,14 +112,33 @@ class JsonValidator {
       if (p_ >= end_) return false;
       const char e = *p_++;
       if (e == 'u') {
-        for (int i = 0; i < 4; ++i, ++p_) {
-          if (p_ >= end_ || !std::isxdigit(static_cast<unsigned char>(*p_))) return false;
+        // A UTF-16 code unit. Surrogates must pair up (a high one, then \u and
+        // a low one): strict parsers refuse a lone one, and one such value
+        // embedded as-is would break the whole response for them.
+        int unit = hex4();
+        if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF)) return false;
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+          p_ += 2;
+          unit = hex4();
+          if (unit < 0xDC00 || unit > 0xDFFF) return false;
         }
       } else if (std::strchr("\"\\/bfnrt", e) == nullptr || e == '\0') {
         return false;
       }
     }
     return false;
+  }
+  // Four hex digits as a number, or -1.
+  int hex4() {
+    if (end_ - p_ < 4) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; ++i, ++p_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (!std::isxdigit(c)) return -1;
+      v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
   }
   bool value(int depth) {
     if (p_ >= end_) return false;

@@ -16,7 +16,8 @@
 namespace sh::api {
 
 // True if `s` is exactly one JSON value (RFC 8259) with optional surrounding
-// whitespace; nesting deeper than 256 is rejected. Does not allocate.
+// whitespace; nesting deeper than 256 and \u escapes of unpaired UTF-16
+// surrogates (which strict parsers refuse) are rejected. Does not allocate.
 // REQUIRES: text::valid_utf8(s) (string contents are not re-checked for UTF-8).
 bool is_json_text(std::string_view s);
 

@@ -128,6 +128,15 @@ TEST(JsonText, AgreesWithNlohmannOnValidAndInvalidDocuments) {
     d += rng() % 2 ? "\"" : "\"]";
     ASSERT_EQ(is_json_text(d), json::accept(d)) << "document: " << d;
   }
+  // \u escapes of UTF-16 surrogates must pair up, as nlohmann (and serde_json) demand.
+  const char* surrogates[] = {"\"\\ud83d\\ude00\"", "\"\\uD83D\\uDE00\"", "\"\\ud83d\"", "\"\\ude00\"",
+                              "\"\\ud83d\\u0041\"", "\"\\ud83dx\"", "\"\\ud83d\\\"", "\"\\udae3ser\"",
+                              "\"\\ud7ff\\ue000\"", "\"\\ud83d\\ud83d\\ude00\""};
+  for (const char* d : surrogates) {
+    EXPECT_EQ(is_json_text(d), json::accept(d)) << "document: " << d;
+  }
+  EXPECT_TRUE(is_json_text("\"\\ud83d\\ude00\""));
+  EXPECT_FALSE(is_json_text("\"\\udae3\""));
   EXPECT_TRUE(is_json_text(std::string(256, '[') + std::string(256, ']')));
   EXPECT_FALSE(is_json_text(std::string(100000, '[') + std::string(100000, ']')))
       << "deep nesting is refused, not a stack overflow";
