@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-all_targets=(fuzz_segment fuzz_block fuzz_query fuzz_commit_body fuzz_jsonl fuzz_s3_xml
+all_targets=(fuzz_segment fuzz_block fuzz_query fuzz_json fuzz_commit_body fuzz_jsonl fuzz_s3_xml
   fuzz_content_range)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
@@ -28,7 +28,7 @@ max_len() {
     fuzz_segment | fuzz_block) echo 16384 ;;
     fuzz_commit_body | fuzz_s3_xml) echo 8192 ;;
     fuzz_jsonl) echo 4096 ;;
-    fuzz_query) echo 1024 ;;
+    fuzz_query | fuzz_json) echo 1024 ;;
     *) echo 256 ;;
   esac
 }
