@@ -43,6 +43,21 @@ class Gate {
   int waiters_ = 0;
 };
 
+// Opens a gate when it goes out of scope. Declared after the engine whose tasks
+// wait on the gate (and after the locals those tasks touch), it runs first on an
+// early return: the tasks are let go while what they use still exists, and the
+// engine's stop, which runs what is queued, does not wait on a closed gate.
+class OpenOnExit {
+ public:
+  explicit OpenOnExit(Gate& gate) : gate_(gate) {}
+  OpenOnExit(const OpenOnExit&) = delete;
+  OpenOnExit& operator=(const OpenOnExit&) = delete;
+  ~OpenOnExit() { gate_.open(); }
+
+ private:
+  Gate& gate_;
+};
+
 // Polls `pred` every millisecond until it holds (true) or `limit` passes (false).
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(5)) {

@@ -20,12 +20,14 @@ using namespace std::chrono_literals;
 
 using sh::testing::eventually;
 using sh::testing::Gate;
+using sh::testing::OpenOnExit;
 
 TEST(IoEngineTest, RunsAtMostThreadsTasksAtOnceAndRefusesWhenTheQueueIsFull) {
   prometheus::Registry registry;
-  IoEngine engine({/*threads=*/2, /*max_queued=*/3}, registry);
   Gate gate;
   std::atomic<int> active{0}, peak{0}, done{0};
+  IoEngine engine({/*threads=*/2, /*max_queued=*/3}, registry);
+  OpenOnExit release(gate);
   auto task = [&](bool) {
     const int now = ++active;
     int p = peak.load();
@@ -59,9 +61,10 @@ TEST(IoEngineTest, RunsAtMostThreadsTasksAtOnceAndRefusesWhenTheQueueIsFull) {
 
 TEST(IoEngineTest, AContinuationIsQueuedPastAFullQueueButNotWhenStopping) {
   prometheus::Registry registry;
-  IoEngine engine({/*threads=*/1, /*max_queued=*/1}, registry);
   Gate gate;
   std::atomic<int> done{0};
+  IoEngine engine({/*threads=*/1, /*max_queued=*/1}, registry);
+  OpenOnExit release(gate);
   auto task = [&](bool) {
     gate.wait();
     ++done;
@@ -81,11 +84,12 @@ TEST(IoEngineTest, AContinuationIsQueuedPastAFullQueueButNotWhenStopping) {
 
 TEST(IoEngineTest, ATaskWhoseDeadlinePassedInTheQueueIsToldSo) {
   prometheus::Registry registry;
-  IoEngine engine({1, 10}, registry);
   Gate gate;
-  ASSERT_TRUE(engine.try_submit([&](bool) { gate.wait(); }));
   ManualClock clock;
   std::atomic<int> expired_seen{-1}, fresh_seen{-1};
+  IoEngine engine({1, 10}, registry);
+  OpenOnExit release(gate);
+  ASSERT_TRUE(engine.try_submit([&](bool) { gate.wait(); }));
   ASSERT_TRUE(engine.try_submit([&](bool expired) { expired_seen = expired; },
                                 Deadline::after(Millis(5), clock)));
   ASSERT_TRUE(engine.try_submit([&](bool expired) { fresh_seen = expired; },
