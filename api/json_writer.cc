@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -11,7 +12,8 @@ namespace {
 
 // SWAR masks over 8 bytes: the high bit of a byte is set when that byte
 // matches. Exact per byte (no carry crosses a byte), so flagged bytes can be
-// counted and visited one by one.
+// counted and visited one by one. The first byte in memory is the lowest one.
+static_assert(std::endian::native == std::endian::little, "the SWAR scans assume little-endian words");
 constexpr uint64_t kOnes = 0x0101010101010101ULL;
 constexpr uint64_t kHighs = 0x8080808080808080ULL;
 constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
