@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <span>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -165,18 +168,51 @@ size_t DecodedBlock::memory_charge() const {
          encoded_charge_.load(std::memory_order_relaxed);
 }
 
+namespace {
+
+// Encoding buffers kept between blocks: at most kKeptScratch of them, each at
+// most kKeptScratchBytes, whatever the number of threads that encode.
+constexpr size_t kKeptScratch = 4;
+constexpr size_t kKeptScratchBytes = 1 << 20;
+struct ScratchPool {
+  std::mutex mu;
+  std::vector<std::string> free;
+};
+// Never destroyed: a thread still encoding at exit finds it intact.
+ScratchPool& scratch_pool() {
+  static auto* pool = new ScratchPool;
+  return *pool;
+}
+
+std::string take_scratch() {
+  ScratchPool& pool = scratch_pool();
+  std::lock_guard<std::mutex> l(pool.mu);
+  if (pool.free.empty()) return {};
+  std::string s = std::move(pool.free.back());
+  pool.free.pop_back();
+  return s;
+}
+
+void give_scratch(std::string s) {
+  if (s.capacity() > kKeptScratchBytes) return;
+  s.clear();
+  ScratchPool& pool = scratch_pool();
+  std::lock_guard<std::mutex> l(pool.mu);
+  if (pool.free.size() < kKeptScratch) pool.free.push_back(std::move(s));
+}
+
+}  // namespace
+
 const EncodedRecords& DecodedBlock::encoded(const RecordEncoder& enc) const {
   const size_t slot = enc.slot();
   if (slot >= RecordEncoder::kSlots) std::abort();  // a programming error, not data
   std::call_once(encoded_once_[slot], [&] {
     auto e = std::make_unique<EncodedRecords>();
     e->ends_.reserve(offsets_.size());
-    // Encoded into a buffer this thread keeps, then copied once into an exact
-    // allocation: the kept one is warm in cache and already mapped, where a
-    // fresh over-reserved buffer (then shrunk) cost two buffers' page faults.
-    constexpr size_t kKeptScratchBytes = 1 << 20;
-    thread_local std::string scratch;
-    scratch.clear();
+    // Encoded into a pooled buffer, then copied once into an exact allocation:
+    // a pooled one is already mapped, where a fresh over-reserved buffer (then
+    // shrunk) cost two buffers' page faults.
+    std::string scratch = take_scratch();
     // JSON of typical records is a little larger than their raw bytes.
     scratch.reserve(payload_.size() + payload_.size() / 2 + offsets_.size() * 64);
     std::vector<HeaderView> headers;
@@ -185,7 +221,7 @@ const EncodedRecords& DecodedBlock::encoded(const RecordEncoder& enc) const {
       e->ends_.push_back(scratch.size());
     }
     e->bytes_.assign(scratch);
-    if (scratch.capacity() > kKeptScratchBytes) std::string().swap(scratch);
+    give_scratch(std::move(scratch));
     encoded_charge_.fetch_add(e->memory(), std::memory_order_relaxed);
     encoded_[slot] = std::move(e);
   });
