@@ -1,6 +1,7 @@
 #include "core/read/segment_source.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -18,6 +19,22 @@ constexpr size_t kCompressionEntryOverhead = 96;
 
 std::string block_key(const std::string& name, const std::string& etag, uint64_t position) {
   return fmt::format("{}#{}#{}", name, etag, position);
+}
+
+// block_key(cache_name(key, bucket), etag, position), built in a buffer this
+// thread keeps: a cache hit on the warm path allocates no key. Valid until the
+// thread's next call.
+const std::string& lookup_key(const std::string& key, const std::string& bucket,
+                              const std::string& etag, uint64_t position) {
+  thread_local std::string k;
+  k.clear();
+  if (bucket.empty()) {
+    k += key;
+  } else {
+    fmt::format_to(std::back_inserter(k), "s3://{}/{}", bucket, key);
+  }
+  fmt::format_to(std::back_inserter(k), "#{}#{}", etag, position);
+  return k;
 }
 
 // A key the store refuses came from metadata: the metadata is wrong (502), not
@@ -102,8 +119,8 @@ Result<std::shared_ptr<const format::SegmentMeta>> SegmentSource::cached_meta(
 std::shared_ptr<const format::DecodedBlock> SegmentSource::cached_block(
     const std::string& key, const format::SegmentMeta& meta, size_t block_index,
     const std::string& bucket) {
-  const std::string bkey =
-      block_key(cache_name(key, bucket), meta.etag, meta.index[block_index].handle.position);
+  const std::string& bkey =
+      lookup_key(key, bucket, meta.etag, meta.index[block_index].handle.position);
   auto charge = [](const format::DecodedBlock& b) { return b.memory_charge(); };
   bool recharged = false;
   auto hit = block_cache_.lookup_recharged(bkey, charge, &recharged);
