@@ -17,8 +17,24 @@ namespace {
 // Charge of a compression_ entry besides its name: list node, map node, value.
 constexpr size_t kCompressionEntryOverhead = 96;
 
+// The cache name of an object (SegmentSource::cache_name), appended to `out`.
+void append_cache_name(std::string* out, const std::string& key, const std::string& bucket) {
+  if (bucket.empty()) {
+    *out += key;
+  } else {
+    fmt::format_to(std::back_inserter(*out), "s3://{}/{}", bucket, key);
+  }
+}
+
+// What follows the cache name in a block's key.
+void append_block_suffix(std::string* out, const std::string& etag, uint64_t position) {
+  fmt::format_to(std::back_inserter(*out), "#{}#{}", etag, position);
+}
+
 std::string block_key(const std::string& name, const std::string& etag, uint64_t position) {
-  return fmt::format("{}#{}#{}", name, etag, position);
+  std::string k = name;
+  append_block_suffix(&k, etag, position);
+  return k;
 }
 
 // block_key(cache_name(key, bucket), etag, position), built in a buffer this
@@ -28,12 +44,8 @@ const std::string& lookup_key(const std::string& key, const std::string& bucket,
                               const std::string& etag, uint64_t position) {
   thread_local std::string k;
   k.clear();
-  if (bucket.empty()) {
-    k += key;
-  } else {
-    fmt::format_to(std::back_inserter(k), "s3://{}/{}", bucket, key);
-  }
-  fmt::format_to(std::back_inserter(k), "#{}#{}", etag, position);
+  append_cache_name(&k, key, bucket);
+  append_block_suffix(&k, etag, position);
   return k;
 }
 
@@ -79,7 +91,9 @@ Result<ObjectStore*> SegmentSource::store_for(const std::string& bucket) {
 }
 
 std::string SegmentSource::cache_name(const std::string& key, const std::string& bucket) {
-  return bucket.empty() ? key : fmt::format("s3://{}/{}", bucket, key);
+  std::string name;
+  append_cache_name(&name, key, bucket);
+  return name;
 }
 
 void SegmentSource::update_gauges() {

@@ -806,6 +806,15 @@ TEST_F(ReadTest, SegmentsInAnotherBucketAreReadFromThatBucketNeverFromTheSameKey
   ASSERT_TRUE(here_block.ok());
   std::vector<HeaderView> scratch;
   EXPECT_EQ((*here_block)->record(3, &scratch).value, here[3].value);
+  // Memory-only lookups (the warm path) find each bucket's block under its own name.
+  auto other_meta = source->meta(seg.key, {}, "other");
+  ASSERT_TRUE(other_meta.ok());
+  auto cached_other = source->cached_block(seg.key, **other_meta, 0, "other");
+  ASSERT_NE(cached_other, nullptr);
+  EXPECT_EQ(cached_other->record(3, &scratch).value, "from-the-other-bucket-3");
+  auto cached_here = source->cached_block(seg.key, **here_meta, 0);
+  ASSERT_NE(cached_here, nullptr);
+  EXPECT_EQ(cached_here->record(3, &scratch).value, here[3].value);
 }
 
 }  // namespace
