@@ -11,7 +11,7 @@
 //     buffer held before, which it leaves untouched;
 //   - nlohmann parses it back to the input;
 //   - the scan's ASCII flag is true exactly when no byte is >= 0x80;
-//   - is_json_text agrees with nlohmann's json::accept (nesting within the
+//   - is_json_text agrees with whether nlohmann's json::parse succeeds (nesting within the
 //     validator's limit of 256; no NUL byte, which nlohmann's lexer takes as
 //     the end of input, so it accepts "1\0x" where RFC 8259 does not; no
 //     number too large for a double, 1e999, which the grammar allows and
