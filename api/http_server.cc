@@ -842,11 +842,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions opts, Ha
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (addr.v6) flags |= addr.any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 
+  // One thread is MHD's own internal thread. A pool size of 1 (or 0) is
+  // ignored with a warning in the log, so the option is given only for more.
+  MHD_OptionItem pool_option[] = {
+      {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(opts.threads), nullptr},
+      {MHD_OPTION_END, 0, nullptr},
+  };
+  if (opts.threads == 1) pool_option[0] = pool_option[1];
   impl->daemon = MHD_start_daemon(
       flags, opts.port, nullptr, nullptr, &access_handler, impl.get(),                 //
       MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, nullptr,                                   //
       MHD_OPTION_NOTIFY_COMPLETED, &request_completed, impl.get(),                     //
-      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(opts.threads),                //
+      MHD_OPTION_ARRAY, pool_option,                                                   //
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(opts.connection_limit),       //
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(opts.connection_timeout_s), //
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, kConnectionPoolBytes,                        //

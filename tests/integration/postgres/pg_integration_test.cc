@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <prometheus/registry.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -18,12 +17,14 @@
 
 #include "core/metadata/postgres/pg_handles.h"
 #include "core/metadata/postgres/postgres_metadata_store.h"
+#include "tests/support/log_capture.h"
 
 namespace sh::pg {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using sh::testing::LogCapture;
 
 constexpr const char* kPassword = "sh-test-Secr3t-pw";
 
@@ -56,25 +57,6 @@ double metric(prometheus::Registry& registry, const std::string& name,
   return sum;
 }
 
-// Captures everything spdlog writes while alive.
-class LogCapture {
- public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    spdlog::default_logger()->sinks().push_back(sink_);
-  }
-  ~LogCapture() {
-    auto& sinks = spdlog::default_logger()->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  std::string text() {
-    spdlog::default_logger()->flush();
-    return out_.str();
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-};
 
 class PgTest : public ::testing::Test {
  protected:

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/text/ascii.h"
+#include "tests/support/log_capture.h"
 
 namespace sh::api {
 namespace {
@@ -623,6 +624,28 @@ TEST(HttpServer, RejectsBadOptions) {
   auto no_threads = HttpServer::start(opts, [](HttpRequest&&, Responder) {});
   ASSERT_FALSE(no_threads.ok());
   EXPECT_EQ(no_threads.error().code(), Errc::kInvalidArgument);
+}
+
+TEST(HttpServer, OneThreadStartsWithoutAWarning) {
+  // A pool size of 1 makes libmicrohttpd log a warning on every start; one
+  // thread must be asked for as its internal thread, with nothing in the log.
+  sh::testing::LogCapture logs;
+  auto level = spdlog::default_logger()->level();
+  spdlog::default_logger()->set_level(spdlog::level::debug);
+  {
+    auto server = must_start(local_options(/*threads=*/1), [](HttpRequest&&, Responder r) {
+      r.respond(text(200, "one"));
+    });
+    ASSERT_TRUE(server);
+    Reply reply = get(base_url(*server) + "/x");
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_EQ(reply.body, "one");
+  }
+  spdlog::default_logger()->set_level(level);
+  const std::string text = logs.text();
+  EXPECT_NE(text.find("with 1 threads"), std::string::npos) << "the capture saw no start line:\n" << text;
+  EXPECT_EQ(text.find("libmicrohttpd"), std::string::npos) << text;
+  EXPECT_EQ(text.find("warning"), std::string::npos) << text;
 }
 
 // ---------------------------------------------------------------- streams
