@@ -152,16 +152,22 @@ void ApiService::handle(HttpRequest&& request, Responder responder, Listener lis
     auto match = match_route(ctx->request.path);
     if (match && listener == Listener::kAdmin && !match->spec->admin) match.reset();
 
-    if (method == "OPTIONS" && opts_.cors.enabled()) {
+    // OPTIONS on a route says what it allows (RFC 9110 §9.3.7), with no body
+    // and no token needed; with --cors-origin it is also the CORS preflight.
+    if (method == "OPTIONS" && (match || opts_.cors.enabled())) {
       HttpResponse r;
       r.status = 204;
       r.content_type.clear();
-      r.with_header("Access-Control-Allow-Methods",
-                    match ? allow_header(*match->spec) + ", OPTIONS" : "GET, HEAD, POST, OPTIONS");
-      r.with_header("Access-Control-Allow-Headers",
-                    opts_.auth ? "Authorization, Content-Type, Last-Event-ID" : "Content-Type, Last-Event-ID");
-      r.with_header("Access-Control-Max-Age", "600");
-      ctx->route = "preflight";
+      if (match) r.with_header("Allow", allow_header(*match->spec));
+      ctx->route = match ? match->spec->path : "preflight";
+      if (opts_.cors.enabled()) {
+        r.with_header("Access-Control-Allow-Methods",
+                      match ? allow_header(*match->spec) : "GET, HEAD, POST, OPTIONS");
+        r.with_header("Access-Control-Allow-Headers",
+                      opts_.auth ? "Authorization, Content-Type, Last-Event-ID" : "Content-Type, Last-Event-ID");
+        r.with_header("Access-Control-Max-Age", "600");
+        ctx->route = "preflight";
+      }
       return finish(*ctx, std::move(r));
     }
     // `pretty` is taken (and removed from the query) before the route's own

@@ -112,6 +112,7 @@ std::string allow_header(const RouteSpec& spec) {
     out += upper(m);
     if (m == "get") out += ", HEAD";
   }
+  out += ", OPTIONS";  // answered on every route (ApiService::handle)
   return out;
 }
 

@@ -60,7 +60,7 @@ std::optional<RouteMatch> match_route(std::string_view path);
 // True if `method` ("GET", "HEAD", "POST", ...) is served by `spec`; HEAD goes
 // wherever GET does.
 bool route_allows(const RouteSpec& spec, std::string_view method);
-// The Allow header value of `spec`, e.g. "GET, HEAD, POST".
+// The Allow header value of `spec`, e.g. "GET, HEAD, POST, OPTIONS".
 std::string allow_header(const RouteSpec& spec);
 
 }  // namespace sh::api

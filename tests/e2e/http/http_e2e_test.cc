@@ -181,6 +181,18 @@ TEST_F(HttpE2E, EveryErrorCaseOfTheContract) {
   expect_error("/no/such/route", 40400);
   expect_error("/topics", 40500, "POST");
   expect_error("/topics/orders/partitions/0/records", 40500, "DELETE");
+  auto denied = http_request("DELETE", server_->url("/topics/orders/partitions/0/records"));
+  EXPECT_EQ(denied.headers["allow"], "GET, HEAD, OPTIONS");
+  // OPTIONS says what a route allows, without CORS configured and without a body.
+  for (auto [path, allow] : {std::pair{"/topics/orders/partitions/0/records", "GET, HEAD, OPTIONS"},
+                             std::pair{"/consumer-groups/g1/offsets", "GET, HEAD, POST, OPTIONS"}}) {
+    auto r = http_request("OPTIONS", server_->url(path));
+    EXPECT_EQ(r.status, 204) << path << ": " << r.body;
+    EXPECT_EQ(r.headers["allow"], allow) << path;
+    EXPECT_TRUE(r.body.empty()) << path << ": " << r.body;
+    EXPECT_EQ(r.headers.count("access-control-allow-methods"), 0u) << "no CORS header unless --cors-origin";
+  }
+  EXPECT_EQ(http_request("OPTIONS", server_->url("/no/such/route")).status, 404);
 
   for (const char* off : {"251", "1000000"}) {
     auto r = http_get(server_->url(std::string("/topics/orders/partitions/0/records?offset=") + off));

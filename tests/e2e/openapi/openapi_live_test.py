@@ -21,7 +21,7 @@ and checks each response:
 Then: every path + method of the document was exercised, and every documented status was
 returned at least once except the few listed in UNREACHABLE (with the reason).
 Outside the operations: 404 (40400) for an unknown route, 405 (40500) with the documented
-methods in Allow for every path, HEAD wherever GET is.
+methods in Allow for every path, HEAD wherever GET is, and OPTIONS: 204 with that Allow.
 
 Schemas are OpenAPI 3.0 and are converted to JSON Schema draft 7: $refs inlined, allOf of
 objects merged, `nullable: true` -> a type union with null, formats int32/int64 checked as
@@ -822,7 +822,12 @@ def outside_operations(t: LiveTest, doc: Document, port: int) -> None:
             allow.append(m.upper())
             if m == "get":
                 allow.append("HEAD")
+        allow.append("OPTIONS")  # answered on every path, with Allow (the info text says so)
         path = t.sample_path(template)
+        r = request(port, "OPTIONS", path)
+        got = sorted(x.strip() for x in r.headers.get("allow", "").split(",") if x.strip())
+        c.check(r.status == 204 and r.body == b"" and got == sorted(allow),
+                f"OPTIONS {path}: status {r.status}, Allow {r.headers.get('allow')!r}, want 204 and {', '.join(allow)}")
         for m in ("DELETE", "PUT", "PATCH", "POST"):
             if m.lower() in documented:
                 continue
