@@ -76,6 +76,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/listen_address.h"
+#include "core/exec/thread_slice.h"
 #include "core/text/ascii.h"
 
 namespace sh::api {
@@ -583,6 +584,17 @@ MHD_Result dispatch(HttpServer::Impl& impl, const std::shared_ptr<ConnectionStat
   return finish_or_suspend(sp, conn);
 }
 
+// The first request a server thread handles asks for its short slice (MHD
+// starts its threads itself and has no hook for a thread's start).
+void ask_short_slice_once(unsigned us) {
+  thread_local bool asked = false;
+  if (asked) return;
+  asked = true;
+  if (!exec::request_short_slice(std::chrono::microseconds(us))) {
+    spdlog::debug("http: the kernel did not take a {} us scheduler slice for this thread", us);
+  }
+}
+
 MHD_Result access_handler(void* cls, MHD_Connection* conn, const char* url, const char* method,
                           const char* version, const char* upload_data, size_t* upload_data_size,
                           void** con_cls) noexcept {
@@ -590,6 +602,7 @@ MHD_Result access_handler(void* cls, MHD_Connection* conn, const char* url, cons
   try {
     if (*con_cls == nullptr || *con_cls == &kNulUrlMarker || is_raw_length_tag(*con_cls)) {
       // First call: headers are in.
+      if (impl.opts.short_slice_us > 0) ask_short_slice_once(impl.opts.short_slice_us);
       const bool url_has_nul =
           *con_cls == &kNulUrlMarker ||
           (is_raw_length_tag(*con_cls) && target_cut_by_raw_nul(url, version, raw_length_of(*con_cls)));

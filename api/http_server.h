@@ -102,6 +102,11 @@ struct HttpServerOptions {
   // does not watch a suspended socket); such a request is answered and its
   // connection freed at once. 0 = never (the request waits for respond()).
   unsigned dead_peer_check_ms = 200;
+  // > 0: each server thread asks the kernel for scheduler slices of this many
+  // microseconds (exec::request_short_slice) on its first request, so that it
+  // preempts busy threads at once when a request wakes it. For a listener that
+  // is rarely busy and must answer quickly: the admin listener's probes.
+  unsigned short_slice_us = 0;
 };
 
 class HttpServer {

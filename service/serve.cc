@@ -148,6 +148,8 @@ namespace {
 // workers go first: with one worker and 100 cold streams decoding on the
 // engines, /healthz p99 was 92 ms at 0 and 10-11 ms at 15 (bench/followers).
 constexpr int kStorageNice = 15;
+// The admin listener thread's scheduler slice (api::HttpServerOptions::short_slice_us).
+constexpr unsigned kAdminSliceUs = 100;
 
 // Connections the admin listener accepts: probes and scrapers, a few at a time.
 constexpr unsigned kAdminConnections = 64;
@@ -318,6 +320,9 @@ int run_serve(const ServeOptions& o) {
     aho.threads = 1;
     aho.connection_limit = kAdminConnections;
     aho.per_ip_connection_limit = 0;
+    // Short scheduler slices: a probe preempts the busy data threads at once
+    // (bench/RESULTS.md, followers: the admin /healthz tail).
+    aho.short_slice_us = kAdminSliceUs;
     auto started = api::HttpServer::start(aho, [service](api::HttpRequest&& req, api::Responder resp) {
       service->handle(std::move(req), std::move(resp), api::ApiService::Listener::kAdmin);
     });

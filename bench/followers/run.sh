@@ -20,6 +20,7 @@
 #        BLOCK_CACHE_BYTES (64 MiB)  DATA_DIR (reuse/keep the data there; default: a temp dir)
 #        SERVER_ARGS (extra `serve` flags, e.g. "--io-queue 4096")
 #        SERVER_CORE (1)  CLIENT_CORE (0)  PROBE_NICE (-10: the /healthz prober's niceness)
+#        PROBE_RT (unset; N runs the probers SCHED_FIFO at priority N, as root)
 # Needs: curl, taskset, python3, ss.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -121,7 +122,11 @@ probe_f_rc=0
 # are the server's answer time, not its own wait for the core behind the load.
 # Two probers at once, each every 100 ms: the main port (where the streams are)
 # and the admin listener (--admin-listen: its own thread; what the manifests probe).
-probe=(taskset -c "$client_core" nice -n "${PROBE_NICE:--10}" $py "$fpy" probe)
+probe=(taskset -c "$client_core" nice -n "${PROBE_NICE:--10}")
+# PROBE_RT=N: the probers run SCHED_FIFO at priority N instead (chrt; root), so
+# that none of their figures is their own wait behind the client core's load.
+[[ -z "${PROBE_RT:-}" ]] || probe=(taskset -c "$client_core" chrt -f "$PROBE_RT")
+probe+=($py "$fpy" probe)
 "${probe[@]}" "$admin_port" 100 $((hold - 3)) "$tmp/probe_fa.txt" &
 probe_fa_pid=$!
 probe_fn_pid="" probe_n_pid=""

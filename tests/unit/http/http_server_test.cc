@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/exec/thread_slice.h"
 #include "core/text/ascii.h"
 #include "tests/support/log_capture.h"
 
@@ -646,6 +647,31 @@ TEST(HttpServer, OneThreadStartsWithoutAWarning) {
   EXPECT_NE(text.find("with 1 threads"), std::string::npos) << "the capture saw no start line:\n" << text;
   EXPECT_EQ(text.find("libmicrohttpd"), std::string::npos) << text;
   EXPECT_EQ(text.find("warning"), std::string::npos) << text;
+}
+
+TEST(HttpServer, ShortSliceIsAskedForOnTheServersThreads) {
+  // What the handler sees on the server's own thread: the slice it asked for.
+  bool kernel_takes_slices = false;
+  std::thread([&] { kernel_takes_slices = sh::exec::request_short_slice(std::chrono::microseconds(300)); }).join();
+  if (!kernel_takes_slices) GTEST_SKIP() << "this kernel has no custom scheduler slices (Linux < 6.12)";
+  for (unsigned slice_us : {0u, 300u}) {
+    auto opts = local_options(/*threads=*/1);
+    opts.short_slice_us = slice_us;
+    auto server = must_start(opts, [](HttpRequest&&, Responder r) {
+      auto slice = sh::exec::current_slice();
+      r.respond(text(200, slice ? std::to_string(slice->count()) : "none"));
+    });
+    ASSERT_TRUE(server);
+    for (int i = 0; i < 2; ++i) {  // the first request asks; later ones keep it
+      Reply reply = get(base_url(*server) + "/slice");
+      ASSERT_EQ(reply.status, 200);
+      if (slice_us > 0) {
+        EXPECT_EQ(reply.body, "300") << "request " << i;
+      } else {
+        EXPECT_NE(reply.body, "300") << "no short slice unless asked for";
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------- streams
