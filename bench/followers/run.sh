@@ -200,9 +200,11 @@ import json, sys
 s = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 r = [x["rss_kib"] / 1024 for x in s]
 print("%d %.1f %.1f %.1f %.1f" % (len(r), r[0], r[len(r) // 4], r[-1], max(r)))' "$tmp/samples_b.jsonl")
-series_b=$($py -c '
+rss_series() { $py -c '
 import json, sys
-print(" ".join("%.0f" % (json.loads(l)["rss_kib"] / 1024) for l in open(sys.argv[1]) if l.strip()))' "$tmp/samples_b.jsonl")
+print(" ".join("%.0f" % (json.loads(l)["rss_kib"] / 1024) for l in open(sys.argv[1]) if l.strip()))' "$1"; }
+series_a=$(rss_series "$tmp/samples.jsonl")
+series_b=$(rss_series "$tmp/samples_b.jsonl")
 secs_b=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 awk -v l="$b_last" -v q="$b_quarter" 'BEGIN { exit !(l > q + 8) }' && fails+=("B: RSS grew: ${b_quarter} MiB at a quarter, ${b_last} MiB at the end")
 awk -v m="$b_max" -v b="$budget_mib" 'BEGIN { exit !(m > b) }' && fails+=("B: RSS max ${b_max} MiB > budget ${budget_mib} MiB")
@@ -228,6 +230,7 @@ A. $n_follow idle followers + $n_active active streams ($span-record bounded str
 | admin listener /healthz, followers + active streams ($pan probes) p50 / p99 / max | $pa50 / $pa99 / $pamax ms | p99 < 10 ms |
 $nginx_rows
 | active streams completed, bytes read | $done_a streams, $((bytes_a / 1000000)) MB ($(awk -v b="$bytes_a" -v s="$secs_a" 'BEGIN { printf "%.0f", b / s / 1e6 }') MB/s over the run) | |
+RSS each second (MiB): $series_a
 
 B. one stream of all $records records to the end: $secs_b s ($(awk -v n="$records" -v s="$secs_b" 'BEGIN { printf "%.0f", n / s }') records/s)
 | RSS (1 s samples, $b_n) | idle before | first | at a quarter | last | max |
