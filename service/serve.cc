@@ -15,6 +15,7 @@
 #include "api/listen_address.h"
 #include "api/process_metrics.h"
 #include "core/cache/disk_cache.h"
+#include "core/exec/heap_trimmer.h"
 #include "core/read/block_fetcher.h"
 #include "core/read/watermark_notifier.h"
 #include "service/logging.h"
@@ -60,6 +61,11 @@ void add_serve_flags(CLI::App* cmd, ServeOptions* o) {
   cmd->add_option("--readahead-max-bytes", o->readahead_max_bytes,
                   "Largest read-ahead window of a sequential reader (0 = no read-ahead)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_option("--heap-trim-interval-ms", o->heap_trim_interval_ms,
+                  "How often the allocator's free memory is given back to the kernel (malloc_trim), "
+                  "so that RSS stays near what the caches hold (0 = never)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
       ->capture_default_str();
   cmd->add_option("--index-ttl-ms", o->index_ttl_ms,
                   "How often a partition's segment list is refreshed from metadata "
@@ -283,6 +289,7 @@ int run_serve(const ServeOptions& o) {
   prober->start();  // the first round runs here, before the first request
   auto service = std::make_shared<api::ApiService>(reader, backends->metadata, backends->store,
                                                    notifier, registry, engine, prober, ao);
+  exec::HeapTrimmer heap_trimmer({Millis(o.heap_trim_interval_ms), {}}, *registry);
 
   api::HttpServerOptions ho;
   ho.listen_host = listen->first;

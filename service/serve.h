@@ -26,6 +26,7 @@ struct ServeOptions {
   std::string disk_cache_dir;                 // "" = no disk cache
   uint64_t disk_cache_bytes = 1ull << 30;
   uint64_t readahead_max_bytes = 16ull << 20;  // 0 = no read-ahead
+  int64_t heap_trim_interval_ms = 1000;        // 0 = never give free heap memory back
   int64_t index_ttl_ms = 0;  // 0 = 5000 with listing metadata, 30000 with PostgreSQL
   int64_t long_poll_interval_ms = 500;
   int64_t request_timeout_ms = 10000;

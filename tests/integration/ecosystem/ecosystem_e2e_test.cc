@@ -209,6 +209,23 @@ TEST_F(Ecosystem, MetricsCarryStandardProcessMetricsAndBuildInfo) {
   EXPECT_EQ(promtool.exit_code, 0) << "promtool check metrics:\n" << promtool.out << promtool.err;
 }
 
+// --heap-trim-interval-ms: the server trims at that pace, and 0 turns it off.
+TEST_F(Ecosystem, HeapTrimsRunAtTheirIntervalAndZeroTurnsThemOff) {
+  ServerProcess fast({"--store", "file://" + dir_->path(), "--heap-trim-interval-ms", "20"});
+  ServerProcess off({"--store", "file://" + dir_->path(), "--heap-trim-interval-ms", "0"});
+  ASSERT_GT(fast.port(), 0);
+  ASSERT_GT(off.port(), 0);
+  double trims = 0;
+  for (int i = 0; i < 100 && !(trims >= 3); ++i) {
+    std::this_thread::sleep_for(50ms);
+    trims = sample(http_get(fast.url("/metrics")).body, "streamhouse_heap_trims_total");
+  }
+  EXPECT_GE(trims, 3) << "20 ms apart, three trims take well under 5 s";
+  const std::string m = http_get(fast.url("/metrics")).body;
+  EXPECT_GE(sample(m, "streamhouse_heap_trim_seconds_count"), 3);
+  EXPECT_EQ(sample(http_get(off.url("/metrics")).body, "streamhouse_heap_trims_total"), 0);
+}
+
 TEST_F(Ecosystem, ProbeExitsZeroOnlyOnA2xx) {
   auto ok = probe({server_->url("/healthz")});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
