@@ -5,6 +5,14 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+// Header-only spdlog in the test and the compiled library in the code under
+// test are two default loggers in optimised builds: the capture would watch one
+// while the code logs to the other (seen in the TSan build). Link the test with
+// spdlog::spdlog, which defines this.
+#if !defined(SPDLOG_COMPILED_LIB)
+#error "a test using log_capture.h must link spdlog::spdlog (SPDLOG_COMPILED_LIB)"
+#endif
+
 #include <algorithm>
 #include <memory>
 #include <sstream>
