@@ -66,11 +66,12 @@ def order(i: int) -> dict:
 
 
 class Server:
-    def __init__(self, binary: str, store: str, logdir: str, name: str = "serve", extra: list[str] | None = None):
+    def __init__(self, binary: str, store: str, logdir: str, name: str = "serve", extra: list[str] | None = None,
+                 port: int = 0):
         self.log_path = os.path.join(logdir, f"{name}.stderr")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [binary, "serve", "--store", store, "--listen", "127.0.0.1:0",
+            [binary, "serve", "--store", store, "--listen", f"127.0.0.1:{port}",
              "--long-poll-interval-ms", "100", "--index-ttl-ms", "60000"] + (extra or []),
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = None
