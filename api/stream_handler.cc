@@ -94,6 +94,11 @@ class SseEncoder final : public read::StreamEncoder {
     append_framed(r, RecordFraming::kSse, fmt_, out);
   }
   void heartbeat(std::string* out) override { out->append(": heartbeat\n\n"); }
+  // An id-only event: the browser's EventSource keeps it as its Last-Event-ID
+  // and dispatches nothing. -1 stands before offset 0.
+  void opened(uint64_t next_offset, std::string* out) override {
+    fmt::format_to(std::back_inserter(*out), "id: {}\n\n", static_cast<int64_t>(next_offset) - 1);
+  }
   void end(uint64_t next_offset, read::StreamEndReason reason, std::string* out) override {
     out->append("event: end\ndata: ");
     end_json(out, next_offset, reason);
@@ -179,12 +184,13 @@ void StreamHandler::serve(const std::string& topic, int32_t partition, const Que
   // resume after the last event it saw, whatever the URL's start says.
   std::optional<uint64_t> resume_at;
   if (const std::string* last = request.header("last-event-id"); last != nullptr && !last->empty()) {
-    auto id = parse_uint(*last);
-    if (!id || *id >= static_cast<uint64_t>(INT64_MAX)) {
-      return fail({kBadParameter, fmt::format("Last-Event-ID must be a record offset, got '{}'",
+    // -1 is the id a stream that opened at offset 0 sends before its first record.
+    auto id = *last == "-1" ? std::optional<uint64_t>() : parse_uint(*last);
+    if (*last != "-1" && (!id || *id >= static_cast<uint64_t>(INT64_MAX))) {
+      return fail({kBadParameter, fmt::format("Last-Event-ID must be a record offset (or -1), got '{}'",
                                               last->substr(0, 64))});
     }
-    resume_at = *id + 1;
+    resume_at = id ? *id + 1 : 0;
   }
   if (so.follow && notifier_ == nullptr) {
     return fail({kInternal, "internal error: follow needs the watermark notifier"});

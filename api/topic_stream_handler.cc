@@ -121,6 +121,11 @@ class TopicSseEncoder final : public TopicRecordEncoder {
     out->append("\n\n");
   }
   void heartbeat(std::string* out) override { out->append(": heartbeat\n\n"); }
+  // An id-only event: the browser keeps it as its Last-Event-ID, dispatches nothing.
+  void opened(std::span<const read::TopicStreamPosition> positions, std::string* out) override {
+    id(positions, out);
+    out->push_back('\n');
+  }
   void end(std::span<const read::TopicStreamPosition> positions, std::string* out) override {
     out->append("event: end\n");
     id(positions, out);

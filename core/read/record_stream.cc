@@ -63,6 +63,11 @@ Result<std::shared_ptr<RecordStream>> RecordStream::open(std::shared_ptr<LogRead
     s->stop_reason_ = StreamEndReason::kHighWatermark;
   }
   StreamChunk chunk = s->frame(*first);
+  if (chunk.records == 0) {
+    std::string head;
+    s->encoder_->opened(s->start_offset_, &head);
+    chunk.bytes.insert(0, head);
+  }
   std::lock_guard<std::mutex> lock(s->mu_);
   s->done_ = chunk.last;
   if (!chunk.bytes.empty() || chunk.last) s->queue_.push_back(std::move(chunk));

@@ -51,6 +51,12 @@ class StreamEncoder {
   virtual void heartbeat(std::string* out) = 0;
   virtual void end(uint64_t next_offset, StreamEndReason reason, std::string* out) = 0;
   virtual void error(const Error& e, uint64_t next_offset, std::string* out) = 0;
+  // Once, at the head of a stream whose first chunk holds no record (a
+  // follower at the head, say): where the stream stands, `next_offset` being
+  // the first offset it will send, so that a client that reconnects before any
+  // record came resumes there (SSE: an id-only event) rather than where its
+  // URL says (offset=latest would skip what was written meanwhile).
+  virtual void opened(uint64_t /*next_offset*/, std::string* /*out*/) {}
 };
 
 struct RecordStreamOptions {

@@ -181,6 +181,9 @@ void TopicStream::start(std::function<void()> on_ready) {
       if (auto self = weak.lock()) self->notify();
     });
   }
+  // The first piece is ready now even when no partition has data: it says
+  // where the stream stands (TopicStreamEncoder::opened).
+  notify();
 }
 
 void TopicStream::notify() {
@@ -196,16 +199,29 @@ void TopicStream::notify() {
 std::optional<TopicStreamChunk> TopicStream::pop() {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_ || closed_.load()) return std::nullopt;
+  const bool first = !opened_;
+  opened_ = true;
+  std::optional<TopicStreamChunk> out;
   const size_t n = sources_.size();
-  for (size_t k = 0; k < n; ++k) {
+  for (size_t k = 0; k < n && !out; ++k) {
     const size_t i = (next_turn_ + k) % n;
     if (sources_[i].done) continue;
     std::optional<StreamChunk> c = sources_[i].stream->pop();
     if (!c) continue;
     next_turn_ = (i + 1) % n;
-    return frame_locked(i, *c);
+    out = frame_locked(i, *c);
   }
-  return std::nullopt;
+  // A first piece without a record (every record's framing says where each
+  // partition stands; nothing else does) starts with the positions.
+  if (first && (!out || out->records == 0)) {
+    std::string head;
+    encoder_->opened(positions_, &head);
+    if (!head.empty()) {
+      if (!out) out.emplace();
+      out->bytes.insert(0, head);
+    }
+  }
+  return out;
 }
 
 TopicStreamChunk TopicStream::frame_locked(size_t i, StreamChunk& c) {

@@ -86,6 +86,10 @@ class TopicStreamEncoder {
   // `partition` failed with `e`; nothing follows.
   virtual void error(int32_t partition, const Error& e, std::span<const TopicStreamPosition> positions,
                      std::string* out) = 0;
+  // Once, first, when the stream's first piece holds no record: where every
+  // partition stands (as StreamEncoder::opened), so that a client reconnecting
+  // before any record came resumes there.
+  virtual void opened(std::span<const TopicStreamPosition> /*positions*/, std::string* /*out*/) {}
 };
 
 struct TopicStreamRequest {
@@ -200,6 +204,7 @@ class TopicStream : public std::enable_shared_from_this<TopicStream> {
   std::vector<TopicStreamPosition> positions_;
   size_t next_turn_ = 0;
   bool finished_ = false;  // the last piece was popped
+  bool opened_ = false;    // the first piece was popped (under mu_)
 
   std::mutex cb_mu_;  // guards on_ready_ (never held while it runs)
   std::function<void()> on_ready_;

@@ -215,6 +215,39 @@ TEST_F(StreamE2E, FollowerGetsHeartbeatsThenWakesOnANewSegment) {
   EXPECT_NE(c.body.find("\"key\":\"k-3\""), std::string::npos) << c.body;
 }
 
+TEST_F(StreamE2E, AFollowerAtTheHeadSaysWhereItStandsSoAReconnectMissesNothing) {
+  // Before its first record, an SSE stream says where it stands with an
+  // id-only event, which a browser keeps as Last-Event-ID and dispatches not:
+  // live/0 holds offsets 0..2.
+  StreamClient c(server_->port(), path("live", "offset=latest&follow=true"), {"Accept: text/event-stream"});
+  ASSERT_TRUE(c.read_until("\n\n", 5s)) << c.head << c.body;
+  EXPECT_EQ(c.body, "id: 2\n\n");
+  EXPECT_TRUE(sse_events(c.body).empty());
+  const std::string last = sse_last_event_id(c.body);
+  c.close();
+  // Written while the client was away: its reconnect (the same URL, which
+  // says latest, and that id) gets it all the same.
+  auto w = write("live", 0, jsonl(2, 3), {});
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  StreamClient again(server_->port(), path("live", "offset=latest&follow=true"),
+                     {"Accept: text/event-stream", "Last-Event-ID: " + last});
+  ASSERT_TRUE(again.read_until("id: 4\n", 10s)) << again.body;
+  auto events = sse_events(again.body);
+  ASSERT_EQ(events.size(), 2u) << again.body;
+  EXPECT_EQ(events[0].id, "3");
+  EXPECT_EQ(events[1].id, "4");
+
+  // A stream that opens at offset 0 stands before it: -1, which resumes at 0.
+  auto from0 = http_get(server_->url(path("live", "offset=latest")), {"Accept: text/event-stream", "Last-Event-ID: -1"});
+  ASSERT_EQ(from0.status, 200) << from0.body;
+  auto all = sse_events(from0.body);
+  ASSERT_EQ(all.size(), 6u) << from0.body;  // 0..4 and the end event
+  EXPECT_EQ(all[0].id, "0");
+  EXPECT_EQ(all[5].event, "end");
+  auto bad = http_get(server_->url(path("live")), {"Accept: text/event-stream", "Last-Event-ID: -2"});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+}
+
 TEST_F(StreamE2E, DisconnectFreesTheStream) {
   ensure_big();
   ASSERT_TRUE(active_streams_become(0));

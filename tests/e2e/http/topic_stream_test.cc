@@ -300,6 +300,28 @@ TEST_F(TopicStreamE2E, FollowWakesOnARecordWrittenAfterTheStreamOpened) {
   EXPECT_TRUE(active_streams_become(0)) << "a follower that hung up must be freed";
 }
 
+TEST_F(TopicStreamE2E, AFollowerAtTheHeadSaysWhereEveryPartitionStandsSoAReconnectMissesNothing) {
+  // Before its first record, the stream's first piece is an id-only event
+  // (a browser keeps it as Last-Event-ID, dispatches nothing) with every
+  // partition's position: live/0 and live/1 hold offsets 0..1.
+  StreamClient c(server_->port(), path("live", "offset=latest&follow=true"), {"Accept: text/event-stream"});
+  ASSERT_TRUE(c.read_until("\n\n", 5s)) << c.head << c.body;
+  EXPECT_TRUE(sse_events(c.body).empty()) << c.body;
+  ASSERT_EQ(c.body.rfind("id: ", 0), 0u) << c.body;
+  const std::string last = sse_last_event_id(c.body);
+  EXPECT_EQ(json::parse(last), json::parse(R"([{"topic":"live","partition":0,"offset":1},
+                                               {"topic":"live","partition":1,"offset":1}])"));
+  c.close();
+  // Written while the client was away; its reconnect with that id gets it.
+  ASSERT_EQ(write("live", 0, jsonl(1, 0, 2), {}).exit_code, 0);
+  StreamClient again(server_->port(), path("live", "offset=latest&follow=true"),
+                     {"Accept: text/event-stream", "Last-Event-ID: " + last});
+  ASSERT_TRUE(again.read_until("\"value\":\"p0-v2\"", 10s)) << again.body;
+  auto events = sse_events(again.body);
+  ASSERT_EQ(events.size(), 1u) << again.body;
+  EXPECT_EQ(json::parse(events[0].data)["offset"], 2);
+}
+
 TEST_F(TopicStreamE2E, ACorruptPartitionEndsTheStreamWithAnErrorNamingItAndTheObject) {
   std::vector<std::string> lines;
   json last;

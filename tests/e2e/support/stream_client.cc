@@ -30,24 +30,34 @@ std::vector<std::string> split_lines(const std::string& body) {
 std::vector<SseEvent> sse_events(const std::string& body) {
   std::vector<SseEvent> out;
   SseEvent cur;
-  bool any = false;
+  bool has_data = false;
   for (const std::string& l : split_lines(body)) {
     if (l.empty()) {
-      if (any) out.push_back(cur);
+      if (has_data) out.push_back(cur);
       cur = SseEvent{};
-      any = false;
+      has_data = false;
       continue;
     }
     if (l[0] == ':') continue;
     const size_t colon = l.find(": ");
     const std::string field = l.substr(0, colon);
     const std::string value = colon == std::string::npos ? "" : l.substr(colon + 2);
-    any = true;
     if (field == "event") cur.event = value;
     if (field == "id") cur.id = value;
-    if (field == "data") cur.data = value;
+    if (field == "data") {
+      cur.data = value;
+      has_data = true;
+    }
   }
   return out;
+}
+
+std::string sse_last_event_id(const std::string& body) {
+  std::string id;
+  for (const std::string& l : split_lines(body)) {
+    if (l.rfind("id: ", 0) == 0) id = l.substr(4);
+  }
+  return id;
 }
 
 StreamClient::StreamClient(int port, const std::string& path, const std::vector<std::string>& headers,

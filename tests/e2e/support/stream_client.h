@@ -21,8 +21,13 @@ struct SseEvent {
   std::string data;
 };
 
-// Events of an SSE body (comments skipped); a field line per line.
+// Events of an SSE body as a browser's EventSource dispatches them: comments
+// skipped, a field line per line, and a block without a data line (an id-only
+// event) not dispatched.
 std::vector<SseEvent> sse_events(const std::string& body);
+// The Last-Event-ID a browser holds after reading `body`: the last id field,
+// dispatched or not ("" if none).
+std::string sse_last_event_id(const std::string& body);
 
 // A raw HTTP/1.1 client that reads the chunked body as it arrives, at the
 // pace the test wants (curl's easy interface would read it all). Connects to
