@@ -185,12 +185,16 @@ void StreamHandler::serve(const std::string& topic, int32_t partition, const Que
   std::optional<uint64_t> resume_at;
   if (const std::string* last = request.header("last-event-id"); last != nullptr && !last->empty()) {
     // -1 is the id a stream that opened at offset 0 sends before its first record.
-    auto id = *last == "-1" ? std::optional<uint64_t>() : parse_uint(*last);
-    if (*last != "-1" && (!id || *id >= static_cast<uint64_t>(INT64_MAX))) {
-      return fail({kBadParameter, fmt::format("Last-Event-ID must be a record offset (or -1), got '{}'",
-                                              last->substr(0, 64))});
+    if (*last == "-1") {
+      resume_at = 0;
+    } else {
+      auto id = parse_uint(*last);
+      if (!id || *id >= static_cast<uint64_t>(INT64_MAX)) {
+        return fail({kBadParameter, fmt::format("Last-Event-ID must be a record offset (or -1), got '{}'",
+                                                last->substr(0, 64))});
+      }
+      resume_at = *id + 1;
     }
-    resume_at = id ? *id + 1 : 0;
   }
   if (so.follow && notifier_ == nullptr) {
     return fail({kInternal, "internal error: follow needs the watermark notifier"});
