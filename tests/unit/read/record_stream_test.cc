@@ -24,9 +24,13 @@ namespace {
 using namespace std::chrono_literals;
 
 // Frames pieces as plain text lines: "r <offset> <value>", "hb", "end <next> <reason>",
-// "error <message>".
+// "error <message>", and with `opening` "opened <next>".
 class TextEncoder final : public StreamEncoder {
  public:
+  explicit TextEncoder(bool opening = false) : opening_(opening) {}
+  void opened(uint64_t next, std::string* out) override {
+    if (opening_) out->append(fmt::format("opened {}\n", next));
+  }
   void records(const ReadResult& r, std::string* out) override {
     std::vector<HeaderView> scratch;
     for (const RecordRef& ref : r.records) {
@@ -41,6 +45,9 @@ class TextEncoder final : public StreamEncoder {
   void error(const Error& e, uint64_t next, std::string* out) override {
     out->append(fmt::format("error {} at {}\n", e.to_string(), next));
   }
+
+ private:
+  const bool opening_;
 };
 
 std::string value_of(uint64_t offset) { return fmt::format("value-{}", offset); }
@@ -56,10 +63,11 @@ class RecordStreamTest : public stream_test::StreamFixture {
     put_segment(0, base, n, block_bytes, value_of);
   }
 
-  Result<std::shared_ptr<RecordStream>> open(RecordStreamOptions o) {
+  Result<std::shared_ptr<RecordStream>> open(RecordStreamOptions o, bool opening = false) {
     o.topic = "t";
     o.partition = 0;
-    return RecordStream::open(reader_, notifier_, engine_, std::make_unique<TextEncoder>(), std::move(o));
+    return RecordStream::open(reader_, notifier_, engine_, std::make_unique<TextEncoder>(opening),
+                              std::move(o));
   }
 
   // Every "r <offset> <value>" line is the record the log holds at that offset,
@@ -96,6 +104,32 @@ TEST_F(RecordStreamTest, ReadsToTheHighWatermarkOfTheStartThenEnds) {
   EXPECT_EQ(c.lines().back(), "end 500 high_watermark");
   EXPECT_GT(c.chunks, 500 / 64) << "the stream comes in chunks of at most chunk_records";
   EXPECT_FALSE((*s)->producing());
+}
+
+// A stream whose first chunk holds no record says where it stands before
+// anything else (SSE: the id a reconnect resumes after); one whose first chunk
+// has records does not (their own framing says it).
+TEST_F(RecordStreamTest, OnlyAStreamWhoseFirstChunkHasNoRecordSaysWhereItStandsFirst) {
+  write_segment(0, 100);
+  RecordStreamOptions o;
+  o.start = StartPosition::latest();
+  auto head = open(o, /*opening=*/true);
+  ASSERT_TRUE(head.ok()) << head.error().to_string();
+  Collector at_head(*head);
+  at_head.start();
+  ASSERT_TRUE(at_head.run());
+  EXPECT_EQ(at_head.lines(), (std::vector<std::string>{"opened 100", "end 100 high_watermark"}));
+
+  o.start = StartPosition::at(40);
+  auto mid = open(o, /*opening=*/true);
+  ASSERT_TRUE(mid.ok()) << mid.error().to_string();
+  Collector from_40(*mid);
+  from_40.start();
+  ASSERT_TRUE(from_40.run());
+  ASSERT_FALSE(from_40.lines().empty());
+  EXPECT_EQ(from_40.lines().front(), fmt::format("r 40 {}", value_of(40)));
+  for (const std::string& l : from_40.lines()) EXPECT_EQ(l.rfind("opened", 0), std::string::npos) << l;
+  expect_records(from_40, 40, 60);
 }
 
 // What memory holds is produced on the thread that takes the chunks (an HTTP

@@ -38,9 +38,14 @@ std::string positions_text(std::span<const TopicStreamPosition> positions) {
 }
 
 // Lines: "r <partition> <offset> <value> @<positions>", "hb", "end @<positions>",
-// "error <partition> <message> @<positions>"; <positions> = "p:next,p:next".
+// "error <partition> <message> @<positions>", with `opening` "opened @<positions>";
+// <positions> = "p:next,p:next".
 class TextEncoder final : public TopicStreamEncoder {
  public:
+  explicit TextEncoder(bool opening = false) : opening_(opening) {}
+  void opened(std::span<const TopicStreamPosition> positions, std::string* out) override {
+    if (opening_) out->append(fmt::format("opened @{}\n", positions_text(positions)));
+  }
   void record_payload(int32_t partition, const RecordView& r, std::string* out) const override {
     out->append(fmt::format("{} {} {}", partition, r.offset, r.value ? std::string(*r.value) : "null"));
   }
@@ -56,6 +61,9 @@ class TextEncoder final : public TopicStreamEncoder {
              std::string* out) override {
     out->append(fmt::format("error {} {} @{}\n", partition, e.to_string(), positions_text(positions)));
   }
+
+ private:
+  const bool opening_;
 };
 
 struct Line {
@@ -125,9 +133,10 @@ class TopicStreamTest : public stream_test::StreamFixture {
     for (const Segment& s : segments) write_segment(s.p, s.base, s.n);
   }
 
-  Result<std::shared_ptr<TopicStream>> open(TopicStreamRequest req, TopicStreamOptions o = {}) {
-    return TopicStream::open(reader_, notifier_, engine_, *metadata_, std::make_shared<TextEncoder>(), "t",
-                             std::move(req), std::move(o));
+  Result<std::shared_ptr<TopicStream>> open(TopicStreamRequest req, TopicStreamOptions o = {},
+                                            bool opening = false) {
+    return TopicStream::open(reader_, notifier_, engine_, *metadata_, std::make_shared<TextEncoder>(opening),
+                             "t", std::move(req), std::move(o));
   }
 
   // Every record line is the record the log holds there, each partition's
@@ -417,6 +426,39 @@ TEST_F(TopicStreamTest, FollowerHeartbeatsForTheStreamAndWakesOnANewRecord) {
   EXPECT_EQ(c.record_lines().back().positions, (std::map<int32_t, uint64_t>{{0, 3}, {1, 3}, {2, 5}}));
   (*s)->close();
   EXPECT_FALSE((*s)->pop().has_value());
+}
+
+// A follower at the head has no record to send: its first piece says where
+// every partition stands, at once (not at the first heartbeat). A stream whose
+// first piece has a record sends no such piece.
+TEST_F(TopicStreamTest, AFollowerAtTheHeadSaysWhereEveryPartitionStandsAtOnce) {
+  write_segment(0, 0, 3);
+  write_segment(1, 0, 5);
+  TopicStreamRequest req;
+  req.follow = true;
+  req.start.position = StartPosition::latest();
+  TopicStreamOptions o;
+  o.heartbeat = Millis(60000);
+  auto s = open(req, o, /*opening=*/true);
+  ASSERT_TRUE(s.ok());
+  Collector c(*s);
+  c.start();
+  ASSERT_TRUE(c.run("opened @0:3,1:5\n")) << c.text;
+  EXPECT_EQ(c.text, "opened @0:3,1:5\n");
+  write_segment(1, 5, 1);
+  ASSERT_TRUE(c.run("r 1 5 ")) << "the follower must see records written after it opened: " << c.text;
+  EXPECT_EQ(c.text.find("opened", 1), std::string::npos) << "said once: " << c.text;
+  (*s)->close();
+
+  TopicStreamRequest from_start;
+  from_start.start.position = StartPosition::earliest();
+  auto all = open(from_start, {}, /*opening=*/true);
+  ASSERT_TRUE(all.ok());
+  Collector d(*all);
+  d.start();
+  ASSERT_TRUE(d.run());
+  EXPECT_EQ(d.text.find("opened"), std::string::npos) << d.text;
+  expect_exactly(d.record_lines(), {{0, 0}, {1, 0}}, {{0, 3}, {1, 6}});
 }
 
 TEST_F(TopicStreamTest, CloseDropsEveryPartitionsQueueAndFreesTheStream) {
