@@ -498,19 +498,23 @@ def run(args) -> None:
         server.stop()
 
 
-def main() -> int:
+def browser_test_main(run_test, extra_args=None) -> int:
+    """The command line of a Chromium test: --binary, --workdir, --chromium (and
+    what `extra_args(parser)` adds); runs run_test(args), prints PASSED or FAILED
+    with the failures' count, and returns the exit code."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--screenshots", required=True)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    if extra_args:
+        extra_args(ap)
     args = ap.parse_args()
     started = time.time()
     if not os.access(args.chromium, os.X_OK):
         print(f"FAIL: no Chromium at {args.chromium} (Debian package `chromium`: scripts/install-deps.sh --test)")
         return 1
     try:
-        run(args)
+        run_test(args)
     except Exception as e:  # a broken step is a failure, with what broke
         FAILURES.append(f"{type(e).__name__}: {e}")
         print(f"FAIL: {type(e).__name__}: {e}", flush=True)
@@ -520,4 +524,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(browser_test_main(run, lambda ap: ap.add_argument("--screenshots", required=True)))

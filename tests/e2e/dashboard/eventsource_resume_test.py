@@ -20,7 +20,6 @@ EventSource opened exactly twice.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dashboard_test import FAILURES, Browser, Server, check, write_records  # noqa: E402
+from dashboard_test import Browser, Server, browser_test_main, check, write_records  # noqa: E402
 
 TS0 = 1_700_000_000_000
 
@@ -164,25 +163,5 @@ def run(args) -> None:
         server.stop()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
-    args = ap.parse_args()
-    started = time.time()
-    if not os.access(args.chromium, os.X_OK):
-        print(f"FAIL: no Chromium at {args.chromium} (Debian package `chromium`: scripts/install-deps.sh --test)")
-        return 1
-    try:
-        run(args)
-    except Exception as e:  # a broken step is a failure, with what broke
-        FAILURES.append(f"{type(e).__name__}: {e}")
-        print(f"FAIL: {type(e).__name__}: {e}", flush=True)
-    print(f"{'FAILED' if FAILURES else 'PASSED'} in {time.time() - started:.1f}s; "
-          f"{len(FAILURES)} failure(s)", flush=True)
-    return 1 if FAILURES else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(browser_test_main(run))
